@@ -13,11 +13,22 @@ class Transport(Protocol):
     """What the generated client needs from the session core."""
 
     async def execute(
-        self, query: str, operation_name: str | None, variables: dict[str, Any], **options: Any
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
     ) -> dict[str, Any]: ...
 
     def subscribe(
-        self, query: str, operation_name: str | None, variables: dict[str, Any], **options: Any
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any],
+        *,
+        connect_timeout: float | None = 10.0,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
 

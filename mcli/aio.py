@@ -1,0 +1,432 @@
+"""The async twin of `mcli.sdk`: the one implementation behind both.
+
+Each function checks its arguments and the configuration when it is called (raising at once, before any request)
+and returns an awaitable that does the network work. `mcli.sdk` runs those awaitables on its background loop.
+"""
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+import mcli.connection as connection
+from mcli.core.errors import (
+    APIConnectionError,
+    BadRequestError,
+    NotFoundError,
+    RunFailed,
+)
+from mcli.filters import build_name_selector, build_runs_page_input
+from mcli.graphql.generated.client import MAPIClient
+from mcli.graphql.generated.input_types import (
+    CreateRunInput,
+    GetRunLogsInput,
+    StopRunsInput,
+    UpdateRunMetadataInput,
+    WatchRunStatusInput,
+)
+from mcli.logs import LogStream, ReconnectPolicy
+from mcli.models import Run, RunConfig, RunStatus
+from mcli.models.run_config import check_json_value
+
+T = TypeVar("T")
+
+RunRef = str | Run
+PAGE_SIZE = 500
+_FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.STOPPED, RunStatus.FAILED_PULL})
+
+
+def _bounded(work: Coroutine[Any, Any, T], timeout: float | None) -> Coroutine[Any, Any, T]:
+    async def bounded() -> T:
+        async with asyncio.timeout(timeout):
+            return await work
+
+    return bounded() if timeout is not None else work
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    return float(timeout)
+
+
+def _run_name(run: object) -> str:
+    if isinstance(run, Run):
+        return run.name
+    if isinstance(run, str) and run.strip():
+        return run.strip()
+    raise ValueError(f"a run must be a run name or a Run, got {run!r}")
+
+
+def _run_names(runs: object) -> list[str]:
+    if isinstance(runs, str | Run):
+        return [_run_name(runs)]
+    if not isinstance(runs, Iterable):
+        raise ValueError(f"runs must be a list of run names or Run objects, got {runs!r}")
+    return list(dict.fromkeys(_run_name(run) for run in runs))
+
+
+def _check_rank(rank: object) -> int | None:
+    if rank is None:
+        return None
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ValueError(f"rank must be a node rank (an int >= 0), got {rank!r}")
+    return rank
+
+
+def _start() -> None:
+    # Resolving credentials here makes a missing key fail at call time, with no network.
+    connection.credentials()
+
+
+# --- runs -------------------------------------------------------------------------------------------------
+
+
+def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+    """Launch a run; raises InstanceTypeUnavailable when the requested compute can never be placed."""
+    config = run if isinstance(run, RunConfig) else RunConfig.from_dict(dict(run))
+    config.validate_for_submit()
+    run_input = config.to_run_input()
+    timeout = _check_timeout(timeout)
+    _start()
+
+    async def work() -> Run:
+        result = await connection.client().create_run(CreateRunInput(run_input=run_input))
+        created = result.create_run[0]
+        return Run.from_graphql(created, created.details)
+
+    return _bounded(work(), timeout)
+
+
+async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, limit: int | None) -> list[Run]:
+    runs: list[Run] = []
+    seen_cursors: set[str] = set()
+    while True:
+        wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(runs))
+        page_input = page_input.model_copy(update={"limit": wanted})
+        page = (await api.get_runs_paginated(page_input, include_details)).get_runs_paginated
+        runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
+        if not page.has_next_page or not page.cursor or (limit is not None and len(runs) >= limit):
+            return runs
+        if page.cursor in seen_cursors:
+            raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
+        seen_cursors.add(page.cursor)
+        page_input = page_input.model_copy(update={"cursor": page.cursor})
+
+
+def get_runs(
+    runs: Iterable[RunRef] | None = None,
+    cluster_names: Iterable[Any] | None = None,
+    before: Any = None,
+    after: Any = None,
+    gpu_types: Iterable[Any] | None = None,
+    gpu_nums: Iterable[int] | None = None,
+    statuses: Iterable[RunStatus | str] | None = None,
+    *,
+    timeout: float | None = 10,
+    clusters: Iterable[Any] | None = None,
+    limit: int | None = None,
+    include_details: bool = False,
+    include_deleted: bool = False,
+) -> Coroutine[Any, Any, list[Run]]:
+    """Runs matching every given filter, newest first; pages are followed until `limit` (default: all)."""
+    page_input = build_runs_page_input(
+        runs=runs,
+        cluster_names=cluster_names,
+        before=before,
+        after=after,
+        gpu_types=gpu_types,
+        gpu_nums=gpu_nums,
+        statuses=statuses,
+        clusters=clusters,
+        limit=limit,
+        include_deleted=include_deleted,
+    )
+    timeout = _check_timeout(timeout)
+    _start()
+
+    async def work() -> list[Run]:
+        return await _page_runs(connection.client(), page_input, include_details, limit)
+
+    return _bounded(work(), timeout)
+
+
+async def _fetch_run(api: MAPIClient, name: str, include_details: bool) -> Run:
+    page_input = build_runs_page_input(runs=[name], limit=1)
+    page = (await api.get_runs_paginated(page_input, include_details)).get_runs_paginated
+    if not page.runs:
+        raise NotFoundError(404, f"Run {name} not found")
+    return Run.from_graphql(page.runs[0], page.runs[0].details)
+
+
+def get_run(run: RunRef, *, timeout: float | None = 10, include_details: bool = True) -> Coroutine[Any, Any, Run]:
+    """One run by name; raises NotFoundError when there is none."""
+    name = _run_name(run)
+    timeout = _check_timeout(timeout)
+    _start()
+    return _bounded(_fetch_run_now(name, include_details), timeout)
+
+
+async def _fetch_run_now(name: str, include_details: bool) -> Run:
+    return await _fetch_run(connection.client(), name, include_details)
+
+
+def stop_runs(
+    runs: Iterable[RunRef], *, reason: str | None = None, timeout: float | None = 10
+) -> Coroutine[Any, Any, list[Run]]:
+    """Stop runs; an empty list does nothing and sends nothing."""
+    names = _run_names(runs)
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"reason must be a string, got {reason!r}")
+    timeout = _check_timeout(timeout)
+    if not names:
+        return _done([])
+    _start()
+
+    async def work() -> list[Run]:
+        options = StopRunsInput(reason=reason) if reason else None
+        result = await connection.client().stop_runs(build_name_selector(names), options)
+        return [Run.from_graphql(item, item.details) for item in result.stop_runs]
+
+    return _bounded(work(), timeout)
+
+
+def delete_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Coroutine[Any, Any, list[Run]]:
+    """Delete runs, stopping any that are active; an empty list does nothing and sends nothing."""
+    names = _run_names(runs)
+    timeout = _check_timeout(timeout)
+    if not names:
+        return _done([])
+    _start()
+
+    async def work() -> list[Run]:
+        result = await connection.client().delete_runs(build_name_selector(names))
+        return [Run.from_graphql(item, item.details) for item in result.delete_runs]
+
+    return _bounded(work(), timeout)
+
+
+def _single(runs: Coroutine[Any, Any, list[Run]], name: str) -> Coroutine[Any, Any, Run]:
+    async def work() -> Run:
+        found = [run for run in await runs if run.name == name]
+        if not found:
+            raise NotFoundError(404, f"Run {name} not found")
+        return found[0]
+
+    return work()
+
+
+def stop_run(run: RunRef, *, reason: str | None = None, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+    """Stop one run; raises NotFoundError when there is none."""
+    name = _run_name(run)
+    return _single(stop_runs([name], reason=reason, timeout=timeout), name)
+
+
+def delete_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+    """Delete one run; raises NotFoundError when there is none."""
+    name = _run_name(run)
+    return _single(delete_runs([name], timeout=timeout), name)
+
+
+def update_run_metadata(run: RunRef, metadata: Mapping[str, Any], *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+    """Merge keys into a run's metadata (keys not given are kept)."""
+    name = _run_name(run)
+    if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
+        raise ValueError(f"metadata must be a mapping with string keys, got {metadata!r}")
+    payload = dict(metadata)
+    check_json_value(payload, "metadata")
+    timeout = _check_timeout(timeout)
+    _start()
+
+    async def work() -> Run:
+        result = await connection.client().update_run_metadata(
+            build_name_selector([name]), UpdateRunMetadataInput(metadata=payload)
+        )
+        if not result.update_run_metadata:
+            raise NotFoundError(404, f"Run {name} not found")
+        updated = result.update_run_metadata[0]
+        return Run.from_graphql(updated, updated.details)
+
+    return _bounded(work(), timeout)
+
+
+async def _done(value: T) -> T:
+    return value
+
+
+# --- logs -------------------------------------------------------------------------------------------------
+
+
+def _log_input(
+    name: str,
+    *,
+    follow: bool,
+    rank: int | None,
+    timestamps: bool,
+    failed: bool,
+    tail: int | None,
+    resumption: int | None,
+) -> dict[str, Any]:
+    if failed and rank is not None:
+        raise ValueError("failed=True picks the first failed rank; do not pass rank with it")
+    if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
+        raise ValueError(f"tail must be a number of lines (an int >= 0), got {tail!r}")
+    if resumption is not None and (isinstance(resumption, bool) or not isinstance(resumption, int) or resumption < 0):
+        raise ValueError(f"resumption must be an execution index (an int >= 0), got {resumption!r}")
+    log_input = GetRunLogsInput(
+        name=name,
+        follow=follow,
+        failed=failed or None,
+        nodeRank=rank,
+        tail=tail,
+        attemptIndex=resumption,
+        timestamps=timestamps or None,
+        offset=0,
+    )
+    return log_input.model_dump(by_alias=True, exclude_none=True)
+
+
+async def _open_log_stream(run: RunRef, variables: dict[str, Any], rank: int | None) -> LogStream:
+    api = connection.client()
+    # Look the run up first, so a run that does not exist (or a rank it lacks) fails now, not at first read.
+    known = run if isinstance(run, Run) else await _fetch_run(api, variables["name"], False)
+    if rank is not None and known.node_count and rank >= known.node_count:
+        raise BadRequestError(400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)")
+
+    async def chunks(resume: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
+        async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
+            yield message.get_run_logs_v_2.chunk, message.get_run_logs_v_2.end_offset
+
+    return LogStream(chunks, variables, reconnect=ReconnectPolicy()).start()
+
+
+def follow_run_logs(
+    run: RunRef,
+    rank: int | None = None,
+    timestamps: bool = False,
+    *,
+    timeout: float | None = 10,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> Coroutine[Any, Any, LogStream]:
+    """Open a live stream of a run's log lines; `timeout` bounds opening it, not the follow.
+
+    The stream is an async iterator of lines and an async context manager that unsubscribes on exit.
+    """
+    variables = _log_input(
+        _run_name(run),
+        follow=True,
+        rank=_check_rank(rank),
+        timestamps=bool(timestamps),
+        failed=False,
+        tail=tail,
+        resumption=resumption,
+    )
+    timeout = _check_timeout(timeout)
+    _start()
+    return _bounded(_open_log_stream(run, variables, rank), timeout)
+
+
+def get_run_logs(
+    run: RunRef,
+    rank: int | None = None,
+    timestamps: bool = False,
+    *,
+    timeout: float | None = 10,
+    failed: bool = False,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> Coroutine[Any, Any, str]:
+    """The whole log as it is now, as one string; `timeout` bounds fetching all of it."""
+    variables = _log_input(
+        _run_name(run),
+        follow=False,
+        rank=_check_rank(rank),
+        timestamps=bool(timestamps),
+        failed=bool(failed),
+        tail=tail,
+        resumption=resumption,
+    )
+    timeout = _check_timeout(timeout)
+    _start()
+
+    async def work() -> str:
+        stream = await _open_log_stream(run, variables, rank)
+        parts: list[str] = []
+        try:
+            while (batch := await stream.next_batch()) is not None:
+                parts.extend(batch)
+        finally:
+            await stream.aclose()
+        return "".join(parts)
+
+    return _bounded(work(), timeout)
+
+
+# --- status -----------------------------------------------------------------------------------------------
+
+
+async def _statuses(api: MAPIClient, name: str) -> AsyncIterator[RunStatus]:
+    """Each status of a run, resubscribing after a dropped connection (the server resends the current one)."""
+    policy = ReconnectPolicy()
+    failures = 0
+    while True:
+        try:
+            async for message in api.watch_run_status(WatchRunStatusInput(name=name)):
+                failures = 0
+                yield RunStatus.from_string(message.watch_run_status.value)
+            return
+        except APIConnectionError:
+            failures += 1
+            if failures >= policy.max_attempts:
+                raise
+            await asyncio.sleep(policy.delay(failures))
+
+
+async def _watch(run: RunRef) -> AsyncGenerator[Run, None]:
+    api = connection.client()
+    current = run if isinstance(run, Run) else await _fetch_run(api, run, False)
+    async for status in _statuses(api, current.name):
+        current = dataclasses.replace(current, status=status)
+        yield current
+
+
+def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
+    """Yield a fresh Run at each status change, starting with the current status; ends after a terminal one."""
+    _run_name(run)
+    _start()
+    return _watch(run)
+
+
+def _reached(status: RunStatus, target: RunStatus) -> bool:
+    if status == target:
+        return True
+    if status in _FAILURE_STATUSES or target in _FAILURE_STATUSES:
+        return False
+    return status.after(target)
+
+
+def wait_for_run_status(run: RunRef, status: RunStatus | str, *, timeout: float | None = None) -> Coroutine[Any, Any, Run]:
+    """Return the Run once it reaches `status` (or a later one); RunFailed if it ends first; TimeoutError after `timeout`."""
+    name = _run_name(run)
+    target = status if isinstance(status, RunStatus) else RunStatus.from_string(status)
+    if target == RunStatus.UNKNOWN:
+        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(s.value for s in RunStatus)}")
+    timeout = _check_timeout(timeout)
+    _start()
+
+    async def work() -> Run:
+        api = connection.client()
+        async for seen in _statuses(api, name):
+            if _reached(seen, target):
+                return await _fetch_run(api, name, True)
+            if seen.is_terminal():
+                break
+        final = await _fetch_run(api, name, True)
+        if _reached(final.status, target):
+            return final
+        raise RunFailed(final, f"Run {name} ended {final.status.value} before reaching {target.value}")
+
+    return _bounded(work(), timeout)

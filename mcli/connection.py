@@ -1,0 +1,79 @@
+"""Which MAPI endpoint and key to use, and the session and typed client for the running event loop."""
+
+import asyncio
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mcli.config import resolve_api_key, resolve_endpoint
+from mcli.core.errors import MCLIConfigError
+from mcli.core.session import AsyncSession
+from mcli.graphql.generated.client import MAPIClient
+
+if TYPE_CHECKING:
+    from mcli.local import LocalServer
+
+LOCAL_ENDPOINT = "local"
+NO_KEY_MESSAGE = (
+    "No API key is configured. Set one with `mcli set api-key KEY` or mcli.set_api_key(KEY), or set the "
+    "MOSAICML_API_KEY environment variable. To use a local server instead, set MOSAICML_API_ENDPOINT=local."
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    endpoint: str
+    api_key: str
+
+
+_lock = threading.Lock()
+_embedded_server: "LocalServer | None" = None
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Credentials, AsyncSession, MAPIClient]]"
+_sessions = weakref.WeakKeyDictionary()
+# Sessions replaced after a key change close in the background; keep them referenced until they have.
+_closing: "set[asyncio.Task[None]]" = set()
+
+
+def credentials() -> Credentials:
+    """Resolve the endpoint and key now; fails at once, with no network, when no key is configured."""
+    endpoint = resolve_endpoint()
+    if endpoint == LOCAL_ENDPOINT:
+        return _embedded_credentials()
+    api_key = resolve_api_key()
+    if not api_key:
+        raise MCLIConfigError(NO_KEY_MESSAGE)
+    return Credentials(endpoint, api_key)
+
+
+def _embedded_credentials() -> Credentials:
+    """Start the embedded local server once per process (MOSAICML_API_ENDPOINT=local)."""
+    global _embedded_server
+    from mcli.local import LocalServer
+
+    with _lock:
+        if _embedded_server is None:
+            server = LocalServer()
+            server.start()
+            _embedded_server = server
+        server = _embedded_server
+    if server.api_key is None:
+        raise MCLIConfigError("the embedded local server started without an API key")
+    return Credentials(server.endpoint, server.api_key)
+
+
+def client() -> MAPIClient:
+    """The typed client for the running loop; a new session when the credentials changed."""
+    loop = asyncio.get_running_loop()
+    wanted = credentials()
+    cached = _sessions.get(loop)
+    if cached is not None and cached[0] == wanted:
+        return cached[2]
+    if cached is not None:
+        closing = loop.create_task(cached[1].close())
+        _closing.add(closing)
+        closing.add_done_callback(_closing.discard)
+    session = AsyncSession(wanted.endpoint, wanted.api_key)
+    typed = MAPIClient(session)
+    _sessions[loop] = (wanted, session, typed)
+    return typed

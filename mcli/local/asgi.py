@@ -1,0 +1,320 @@
+"""ASGI app on one path: GraphQL over HTTP POST and over websockets in both subprotocols.
+
+Ariadne executes every operation; this module only handles transport, authentication and error framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mcli.local.records import User
+from mcli.local.schema import format_error
+
+if TYPE_CHECKING:
+    from graphql import DocumentNode, GraphQLSchema
+    from starlette.types import Receive, Scope, Send
+    from starlette.websockets import WebSocket
+
+    from mcli.local.engine import Engine
+
+log = logging.getLogger("mcli.local")
+# Ariadne logs every resolver error with a traceback; our formatter logs the unexpected ones itself.
+_quiet = logging.getLogger("mcli.local.ariadne")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+LEGACY = "graphql-ws"
+TRANSPORT = "graphql-transport-ws"
+GRAPHQL_PATH = "/graphql"
+
+
+def _error(message: str, code: int) -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code}}
+
+
+def _key_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.lower().startswith("bearer "):
+        value = value[7:].strip()
+    return value or None
+
+
+class MapiApp:
+    def __init__(self, schema: GraphQLSchema, engine: Engine, keepalive_seconds: float = 12.0) -> None:
+        self.schema = schema
+        self.engine = engine
+        self.keepalive_seconds = keepalive_seconds
+
+    def authenticate(self, key: str | None) -> User | None:
+        return self.engine.store.user_for_key(key) if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.responses import JSONResponse
+        from starlette.websockets import WebSocket
+
+        if scope["type"] == "websocket":
+            ws = WebSocket(scope, receive, send)
+            if scope["path"].rstrip("/") != GRAPHQL_PATH:
+                await ws.close(code=4404)
+                return
+            await WsSession(self, ws).run()
+        elif scope["type"] == "http":
+            response = await self.handle_http(scope, receive)
+            await response(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            # Started and stopped by LocalServer itself; acknowledge lifespan events without work.
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        else:
+            await JSONResponse({"errors": [_error("Unsupported request", 400)]}, 400)(scope, receive, send)
+
+    async def handle_http(self, scope: Scope, receive: Receive) -> Any:
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        request = Request(scope, receive)
+        if scope["path"].rstrip("/") != GRAPHQL_PATH:
+            return JSONResponse({"errors": [_error(f"Not found: {scope['path']}", 404)]}, 404)
+        if request.method != "POST":
+            return JSONResponse(
+                {
+                    "errors": [
+                        _error("Use POST for queries and mutations, a websocket for subscriptions", 405)
+                    ]
+                },
+                405,
+            )
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"errors": [_error("The request body is not valid JSON", 400)]}, 400)
+        user = self.authenticate(_key_from_header(request.headers.get("authorization")))
+        result = await self.execute(data, user, allow_subscription=False)
+        status = 200
+        errors = result.get("errors")
+        if errors and result.get("data") is None:
+            status = max(int(e["extensions"]["code"]) for e in errors)
+        return JSONResponse(result, status)
+
+    def parse(self, data: Any, allow_subscription: bool) -> tuple[DocumentNode | None, str, dict[str, Any]]:
+        """(document, operation type, error result); the error result is empty when the request is usable."""
+        from ariadne.utils import get_operation_type
+        from graphql import GraphQLError, parse
+
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return None, "", {"errors": [_error("The request needs a `query` string", 400)]}
+        if not isinstance(data.get("variables") or {}, dict):
+            return None, "", {"errors": [_error("`variables` must be an object", 400)]}
+        if not isinstance(data.get("operationName") or "", str):
+            return None, "", {"errors": [_error("`operationName` must be a string", 400)]}
+        try:
+            document = parse(data["query"])
+            op_type = get_operation_type(document, data.get("operationName")).value
+        except GraphQLError as error:
+            return None, "", {"errors": [format_error(error)]}
+        if op_type == "subscription" and not allow_subscription:
+            return (
+                None,
+                "",
+                {"errors": [_error("Subscriptions are served over a websocket on this path", 400)]},
+            )
+        return document, op_type, {}
+
+    async def execute(self, data: Any, user: User | None, allow_subscription: bool) -> dict[str, Any]:
+        from ariadne import graphql
+
+        document, _, failure = self.parse(data, allow_subscription)
+        if document is None:
+            return failure
+        _, result = await graphql(
+            self.schema,
+            data,
+            context_value={"user": user, "engine": self.engine},
+            query_document=document,
+            debug=False,
+            logger=_quiet.name,
+            error_formatter=format_error,
+        )
+        return dict(result)
+
+
+class WsSession:
+    """One websocket connection in either subprotocol, chosen in the client's order of preference."""
+
+    def __init__(self, app: MapiApp, ws: WebSocket) -> None:
+        self.app = app
+        self.ws = ws
+        offered = [p.strip() for p in ws.scope.get("subprotocols", [])]
+        self.offered_any = bool(offered)
+        # A client that offers nothing gets the legacy protocol, which is what gql assumes in that case.
+        self.protocol = next((p for p in offered if p in (LEGACY, TRANSPORT)), LEGACY)
+        self.user = app.authenticate(_key_from_header(ws.headers.get("authorization")))
+        self.initialised = False
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.send_lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        async with self.send_lock:
+            try:
+                await self.ws.send_text(json.dumps(message))
+            except Exception:  # the peer went away; the receive loop notices and cleans up
+                self.closed = True
+
+    async def close(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code)
+
+    async def run(self) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
+        await self.ws.accept(subprotocol=self.protocol if self.offered_any else None)
+        keepalive = asyncio.create_task(self._keepalive())
+        try:
+            while not self.closed:
+                text = await self.ws.receive_text()
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    message = None
+                if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                    await self.close(4400)
+                    break
+                await self.dispatch(message)
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            # RuntimeError/KeyError: a disconnect raced with receive, or a binary frame arrived.
+            pass
+        finally:
+            self.closed = True
+            keepalive.cancel()
+            for task in list(self.tasks.values()):
+                task.cancel()
+            await asyncio.gather(keepalive, *self.tasks.values(), return_exceptions=True)
+
+    async def _keepalive(self) -> None:
+        interval = self.app.keepalive_seconds
+        while not self.closed:
+            await asyncio.sleep(interval)
+            if self.initialised:
+                await self.send({"type": "ka"} if self.protocol == LEGACY else {"type": "ping"})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        op_id = message.get("id")
+        if kind == "connection_init":
+            if self.initialised and self.protocol == TRANSPORT:
+                await self.close(4429)  # too many initialisation requests
+                return
+            payload = message.get("payload")
+            if isinstance(payload, dict):
+                key = _key_from_header(payload.get("Authorization") or payload.get("authorization"))
+                if key is not None:
+                    self.user = self.app.authenticate(key)
+            # Never refuse here: clients retry a refused connection forever. Auth errors go per subscription.
+            self.initialised = True
+            await self.send({"type": "connection_ack"})
+            if self.protocol == LEGACY:
+                await self.send({"type": "ka"})
+        elif kind == "ping" and self.protocol == TRANSPORT:
+            await self.send({"type": "pong"})
+        elif kind in ("pong", "ka"):
+            return
+        elif kind in ("subscribe", "start"):
+            if not isinstance(op_id, str) or not op_id:
+                await self.close(4400)
+                return
+            if self.protocol == TRANSPORT and not self.initialised:
+                await self.close(4401)
+                return
+            if op_id in self.tasks:
+                if self.protocol == TRANSPORT:
+                    await self.close(4409)
+                else:
+                    await self.send_error(op_id, [_error(f"Operation id {op_id} is already in use", 400)])
+                return
+            self.tasks[op_id] = asyncio.create_task(self.operate(op_id, message.get("payload")))
+        elif kind in ("complete", "stop"):
+            task = self.tasks.pop(op_id, None) if isinstance(op_id, str) else None
+            if task is not None:
+                task.cancel()
+        elif kind == "connection_terminate":
+            await self.close(1000)
+        else:
+            await self.close(4400)
+
+    async def send_data(self, op_id: str, payload: dict[str, Any]) -> None:
+        await self.send(
+            {"type": "next" if self.protocol == TRANSPORT else "data", "id": op_id, "payload": payload}
+        )
+
+    async def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
+        # graphql-transport-ws sends a list of errors; the legacy protocol a single error object.
+        payload: Any = errors if self.protocol == TRANSPORT else errors[0]
+        await self.send({"type": "error", "id": op_id, "payload": payload})
+
+    async def operate(self, op_id: str, data: Any) -> None:
+        completed = False
+        try:
+            completed = await self._operate(op_id, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("websocket operation %s failed", op_id)
+            await self.send_data(op_id, {"errors": [_error("Internal server error", 500)]})
+        finally:
+            if self.tasks.get(op_id) is asyncio.current_task():
+                del self.tasks[op_id]
+        if not completed:
+            await self.send({"type": "complete", "id": op_id})
+
+    async def _operate(self, op_id: str, data: Any) -> bool:
+        """Run one operation; True when it already ended with an `error` message (no `complete` follows)."""
+        from ariadne import subscribe
+
+        document, op_type, failure = self.app.parse(data, allow_subscription=True)
+        if document is None:
+            await self.send_error(op_id, failure["errors"])
+            return True
+        if op_type != "subscription":
+            result = await self.app.execute(data, self.user, allow_subscription=True)
+            await self.send_data(op_id, result)
+            return False
+        _, stream = await subscribe(
+            self.app.schema,
+            data,
+            context_value={"user": self.user, "engine": self.app.engine},
+            query_document=document,
+            debug=False,
+            logger=_quiet.name,
+            error_formatter=format_error,
+        )
+        if isinstance(stream, list):
+            await self.send_error(op_id, stream)
+            return True
+        results = stream
+        try:
+            async for item in results:
+                payload: dict[str, Any] = {"data": item.data}
+                if item.errors:
+                    payload["errors"] = [format_error(e) for e in item.errors]
+                await self.send_data(op_id, payload)
+                if self.closed:
+                    break
+        finally:
+            await results.aclose()
+        return False

@@ -1,0 +1,275 @@
+"""Running the local server: bootstrap of the data dir, the uvicorn loop, and the in-process `LocalServer`.
+
+ariadne and uvicorn are imported inside functions so that `import mcli.local` stays light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mcli.local.placement import Capacity
+from mcli.local.store import Store, new_api_key
+
+DEFAULT_DATA_DIR = Path("~/.mosaic/local-server")
+DEFAULT_EMAIL = "local@mcli.local"
+DB_NAME = "mcli-local.db"
+KEY_FILE = "api_key"
+
+
+@dataclass
+class Bootstrap:
+    api_key: str | None
+    created: bool
+
+
+def open_store(data_dir: Path) -> Store:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Store(data_dir / DB_NAME)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+def bootstrap(data_dir: Path, api_key: str | None) -> Bootstrap:
+    """Create the default user on first start; register `api_key` for it (idempotent)."""
+    store = open_store(data_dir)
+    try:
+        user = store.get_user_by_email(DEFAULT_EMAIL)
+        created = user is None
+        if user is None:
+            user = store.create_user(DEFAULT_EMAIL)
+            key = api_key or new_api_key()
+            store.add_api_key(user.id, key)
+            _write_secret(data_dir / KEY_FILE, key)
+            return Bootstrap(key, created)
+        if api_key:
+            store.add_api_key(user.id, api_key)
+            return Bootstrap(api_key, created)
+        key_file = data_dir / KEY_FILE
+        return Bootstrap(key_file.read_text().strip() if key_file.exists() else None, created)
+    finally:
+        store.close()
+
+
+def add_user(data_dir: Path, email: str) -> str:
+    """A new API key for `email`, creating the user if needed."""
+    store = open_store(data_dir)
+    try:
+        user = store.get_user_by_email(email) or store.create_user(email)
+        key = new_api_key()
+        store.add_api_key(user.id, key)
+        return key
+    finally:
+        store.close()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class ServeOptions:
+    data_dir: Path
+    capacity: Capacity
+    max_concurrent_runs: int | None = None
+    stop_grace_seconds: float = 5.0
+    keepalive_seconds: float = 12.0
+
+
+async def serve(
+    options: ServeOptions,
+    sock: socket.socket,
+    on_ready: Callable[[Any], None],
+) -> None:
+    """Serve until the uvicorn server handed to `on_ready` is told to exit; then stop every run."""
+    import uvicorn
+
+    from mcli.local.asgi import MapiApp
+    from mcli.local.engine import Engine
+    from mcli.local.schema import build_schema
+
+    store = open_store(options.data_dir)
+    engine = Engine(
+        store, options.data_dir, options.capacity, options.max_concurrent_runs, options.stop_grace_seconds
+    )
+    try:
+        engine.reconcile()
+        app = MapiApp(build_schema(), engine, options.keepalive_seconds)
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            log_config=None,  # leave the host application's logging configuration alone
+            ws="websockets-sansio",
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
+            timeout_graceful_shutdown=3,
+        )
+        server = _make_server_class()(config)
+        on_ready(server)
+        await server.serve(sockets=[sock])
+    finally:
+        await engine.shutdown()
+        store.close()
+
+
+def _make_server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Signals are handled by our callers: uvicorn's handler re-raises them after serving, which
+            # would kill the process before the runs are stopped.
+            yield
+
+    return Server
+
+
+def run_forever(options: ServeOptions, host: str, port: int, on_listening: Callable[[str], None]) -> None:
+    """Serve in the current (main) thread until SIGINT or SIGTERM."""
+    sock = bind_socket(host, port)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def ready(server: Any) -> None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+            on_listening(endpoint_for(sock))
+
+        await serve(options, sock, ready)
+
+    try:
+        asyncio.run(main())
+    finally:
+        sock.close()
+
+
+def endpoint_for(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/graphql"
+
+
+class LocalServer:
+    """An in-process local MAPI server on a background thread with its own event loop.
+
+    Use as a context manager, or call `start()` and `stop()`. `endpoint` is the http URL of `/graphql`
+    and `api_key` the default user's key.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        *,
+        cluster_name: str = "local",
+        nodes: int = 2,
+        gpus_per_node: int = 8,
+        gpu_type: str = "a100_80gb",
+        max_concurrent_runs: int | None = None,
+        stop_grace_seconds: float = 5.0,
+        keepalive_seconds: float = 12.0,
+    ) -> None:
+        self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
+        self.host = host
+        self.port = port
+        self._requested_key = api_key
+        self.api_key: str | None = None
+        self.options = ServeOptions(
+            data_dir=self.data_dir,
+            capacity=Capacity(cluster_name, nodes, gpus_per_node, gpu_type),
+            max_concurrent_runs=max_concurrent_runs,
+            stop_grace_seconds=stop_grace_seconds,
+            keepalive_seconds=keepalive_seconds,
+        )
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._sock: socket.socket | None = None
+        self._endpoint: str | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("LocalServer is not started")
+        return self._endpoint
+
+    def start(self) -> LocalServer:
+        if self._thread is not None:
+            return self
+        self.api_key = bootstrap(self.data_dir, self._requested_key).api_key
+        self._sock = bind_socket(self.host, self.port)
+        self._endpoint = endpoint_for(self._sock)
+        ready = threading.Event()
+
+        def on_ready(server: Any) -> None:
+            self._server = server
+            self._loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            assert self._sock is not None
+            try:
+                asyncio.run(serve(self.options, self._sock, on_ready))
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="mcli-local-server", daemon=True)
+        self._thread.start()
+        while not ready.is_set():
+            if self._server is not None and self._server.started:
+                break
+            ready.wait(0.01)
+        if self._error is not None:
+            self._thread.join()
+            self._thread = None
+            raise RuntimeError("the local server failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._loop is not None and self._server is not None:
+            server = self._server
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                self._loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+        self._thread.join()
+        self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

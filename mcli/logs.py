@@ -1,0 +1,185 @@
+"""Log streams: exact lines from base64 chunks, resumed by byte offset after any drop.
+
+Work is done per chunk, not per line: a chunk is decoded once (an incremental UTF-8 decoder keeps characters split
+across chunks) and cut into lines with one regex pass. A pump task reads ahead into a bounded queue, so a sync
+consumer pays one thread hop per chunk.
+"""
+
+import asyncio
+import base64
+import codecs
+import contextlib
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from mcli.core.errors import APIConnectionError, MAPIException
+
+_LINE = re.compile(r"[^\n]*\n")
+_QUEUE_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line, split into the time it was written (with `timestamps=True`) and its text."""
+
+    timestamp: datetime | None
+    text: str
+
+    @classmethod
+    def from_line(cls, line: str) -> "LogLine":
+        """Parse a line from `follow_run_logs(..., timestamps=True)`: an RFC 3339 time, one space, the text."""
+        stamp, sep, text = line.partition(" ")
+        if sep:
+            try:
+                return cls(datetime.fromisoformat(stamp.replace("Z", "+00:00")), text)
+            except ValueError:
+                pass
+        return cls(None, line)
+
+
+class LineSplitter:
+    """Bytes in, whole lines out (each keeps its `\\n`); no character is lost however the chunks split it."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._pending + self._decoder.decode(data)
+        cut = text.rfind("\n") + 1
+        self._pending = text[cut:]
+        return _LINE.findall(text, 0, cut) if cut else []
+
+    def finish(self) -> list[str]:
+        """The last line when the log does not end with a newline."""
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return [rest] if rest else []
+
+
+Subscribe = Callable[[dict[str, Any]], AsyncIterator[tuple[str, int]]]
+
+
+@dataclass
+class ReconnectPolicy:
+    """Consecutive failed attempts allowed without progress; progress refills the budget."""
+
+    max_attempts: int = 8
+    initial_delay: float = 0.05
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class LogStream:
+    """An async iterator (and async context manager) of a run's log lines.
+
+    `subscribe(variables)` yields `(base64 chunk, end offset)` pairs. After a dropped connection the stream
+    resubscribes from the end offset of the last chunk it consumed, so no line is lost or repeated.
+    """
+
+    def __init__(
+        self,
+        subscribe: Subscribe,
+        variables: dict[str, Any],
+        *,
+        reconnect: ReconnectPolicy | None = None,
+    ) -> None:
+        self._subscribe = subscribe
+        self._variables = dict(variables)
+        self._reconnect = reconnect or ReconnectPolicy()
+        self._splitter = LineSplitter()
+        self._queue: asyncio.Queue[list[str] | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
+        self._pump: asyncio.Task[None] | None = None
+        self._buffer: list[str] = []
+        self._done = False
+        self.reconnects = 0
+        self.offset = int(variables.get("offset") or 0)
+
+    def start(self) -> "LogStream":
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        try:
+            failures = 0
+            while True:
+                try:
+                    async for chunk, end_offset in self._subscribe(self._resume_variables()):
+                        lines = self._splitter.feed(base64.b64decode(chunk))
+                        self.offset = end_offset
+                        failures = 0
+                        if lines:
+                            await self._queue.put(lines)
+                    break
+                except APIConnectionError:
+                    failures += 1
+                    if failures >= self._reconnect.max_attempts:
+                        raise
+                    self.reconnects += 1
+                    await asyncio.sleep(self._reconnect.delay(failures))
+            tail = self._splitter.finish()
+            if tail:
+                await self._queue.put(tail)
+            await self._queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            await self._queue.put(error)
+
+    def _resume_variables(self) -> dict[str, Any]:
+        variables = dict(self._variables)
+        variables["offset"] = self.offset
+        if self.offset:
+            # Past the first byte, the offset says where to start; a tail would move it.
+            variables.pop("tail", None)
+        return variables
+
+    async def next_batch(self) -> list[str] | None:
+        """The next lines (one chunk's worth), or None at the end of the log."""
+        if self._done:
+            return None
+        self.start()
+        item = await self._queue.get()
+        if item is None:
+            self._done = True
+            return None
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        return item
+
+    def __aiter__(self) -> "LogStream":
+        return self
+
+    async def __anext__(self) -> str:
+        while not self._buffer:
+            batch = await self.next_batch()
+            if batch is None:
+                raise StopAsyncIteration
+            self._buffer = batch[::-1]
+        return self._buffer.pop()
+
+    async def aclose(self) -> None:
+        """Stop reading and unsubscribe."""
+        self._done = True
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MAPIException):
+                await self._pump
+
+    async def __aenter__(self) -> "LogStream":
+        return self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,109 @@
+"""RunStatus: the seed's twelve statuses, ordered by lifecycle."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+from mcli.graphql.generated.enums import RunStatus as GraphQLRunStatus
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+class RunStatus(str, Enum):
+    """Possible statuses of a run.
+
+    Statuses compare by lifecycle order (`RunStatus.PENDING < RunStatus.RUNNING`), not alphabetically.
+    UNKNOWN sorts first; the terminal statuses sort after every active one.
+    """
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    TERMINATING = "TERMINATING"
+    STOPPING = "STOPPING"
+    COMPLETED = "COMPLETED"
+    STOPPED = "STOPPED"
+    FAILED_PULL = "FAILED_PULL"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> RunStatus:
+        # RunStatus("running") and values from a newer server must not raise.
+        return cls.from_string(value)
+
+    @classmethod
+    def from_string(cls, value: object) -> RunStatus:
+        """Parse a status in any case or in camelCase (`running`, `Running`, `failedPull`); UNKNOWN otherwise."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, GraphQLRunStatus):
+            return cls.from_graphql(value)
+        if not isinstance(value, str):
+            return cls.UNKNOWN
+        key = _CAMEL_BOUNDARY.sub("_", value.strip()).replace("-", "_").replace(" ", "_").upper()
+        return cls.__members__.get(key, cls.UNKNOWN)
+
+    @classmethod
+    def from_graphql(cls, value: GraphQLRunStatus) -> RunStatus:
+        """Convert the generated GraphQL enum (which shares our values)."""
+        return cls.__members__.get(value.value, cls.UNKNOWN)
+
+    def to_graphql(self) -> GraphQLRunStatus:
+        """The generated GraphQL enum member, for building query inputs."""
+        return GraphQLRunStatus(self.value)
+
+    @property
+    def display_name(self) -> str:
+        """`FAILED_PULL` -> `FailedPull`, as the official client shows statuses."""
+        return "".join(part.capitalize() for part in self.value.split("_"))
+
+    def is_terminal(self) -> bool:
+        """True for statuses a run never leaves: COMPLETED, STOPPED, FAILED and FAILED_PULL."""
+        return self in _TERMINAL
+
+    def before(self, other: RunStatus, inclusive: bool = False) -> bool:
+        """True if this status usually comes before `other` (or equals it, when `inclusive`)."""
+        return self < other or (inclusive and self is other)
+
+    def after(self, other: RunStatus, inclusive: bool = False) -> bool:
+        """True if this status usually comes after `other` (or equals it, when `inclusive`)."""
+        return self > other or (inclusive and self is other)
+
+    def _rank(self, other: object, op: str) -> tuple[int, int]:
+        # RunStatus is a str, so without this check `RunStatus.RUNNING < "abc"` would compare text.
+        if not isinstance(other, RunStatus):
+            raise TypeError(f"'{op}' not supported between RunStatus and {type(other).__name__}")
+        return _ORDER[self], _ORDER[other]
+
+    def __lt__(self, other: object) -> bool:
+        mine, theirs = self._rank(other, "<")
+        return mine < theirs
+
+    def __le__(self, other: object) -> bool:
+        mine, theirs = self._rank(other, "<=")
+        return mine <= theirs
+
+    def __gt__(self, other: object) -> bool:
+        mine, theirs = self._rank(other, ">")
+        return mine > theirs
+
+    def __ge__(self, other: object) -> bool:
+        mine, theirs = self._rank(other, ">=")
+        return mine >= theirs
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Earliest to latest. The declaration order above is the schema's; UNKNOWN moves to the front here.
+_ORDER: dict[RunStatus, int] = {
+    status: index
+    for index, status in enumerate(
+        [RunStatus.UNKNOWN, *(status for status in RunStatus if status is not RunStatus.UNKNOWN)]
+    )
+}
+_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED_PULL, RunStatus.FAILED})

@@ -1,0 +1,282 @@
+"""The runs API the seed documents, synchronous, with `future=True` Futures.
+
+Every function is a thin wrapper over its twin in `mcli.aio`: arguments are checked here, at call time, and the
+work runs on mcli's one background event loop, so these work from scripts, threads and notebooks alike.
+"""
+
+import concurrent.futures
+import warnings
+from collections.abc import AsyncGenerator, Coroutine, Generator, Iterable, Mapping
+from enum import Enum
+from typing import Any, TypeVar
+
+import mcli.aio as aio
+from mcli.config import initialize as _initialize
+from mcli.config import save_api_key
+from mcli.core import loop
+from mcli.core.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InstanceTypeUnavailable,
+    KubernetesException,
+    MAPIException,
+    MCLIConfigError,
+    MCLIException,
+    NotFoundError,
+    RunConfigException,
+    RunFailed,
+)
+from mcli.logs import LogLine, LogStream
+from mcli.models import Run, RunConfig, RunStatus
+
+T = TypeVar("T")
+
+
+class MCLIJobType(Enum):
+    """Deprecated: the kind of job (the seed's `_job_type`)."""
+
+    RUN = "run"
+    INTERACTIVE = "interactive"
+
+
+def _deprecated(argument: str, advice: str) -> None:
+    warnings.warn(f"`{argument}` is deprecated: {advice}", DeprecationWarning, stacklevel=3)
+
+
+def _dispatch(work: Coroutine[Any, Any, T], future: bool) -> "T | concurrent.futures.Future[T]":
+    return loop.submit(work) if future else loop.run(work)
+
+
+def create_run(
+    run: RunConfig | Mapping[str, Any],
+    timeout: float | None = 10,
+    future: bool = False,
+    _priority: str | None = None,
+    _job_type: MCLIJobType = MCLIJobType.RUN,
+) -> "Run | concurrent.futures.Future[Run]":
+    """Launch a run. Raises InstanceTypeUnavailable if the requested compute can never be placed."""
+    if _priority is not None:
+        _deprecated("_priority", "set `scheduling: {priority: ...}` in the RunConfig")
+        config = run if isinstance(run, RunConfig) else RunConfig.from_dict(dict(run))
+        scheduling = config.scheduling.model_copy(update={"priority": str(_priority)})
+        run = config.model_copy(update={"scheduling": scheduling})
+    if _job_type is not MCLIJobType.RUN:
+        _deprecated("_job_type", "every run is a training run")
+    return _dispatch(aio.create_run(run, timeout=None if future else timeout), future)
+
+
+def get_runs(
+    runs: Iterable[str | Run] | None = None,
+    cluster_names: Iterable[Any] | None = None,
+    before: Any = None,
+    after: Any = None,
+    gpu_types: Iterable[Any] | None = None,
+    gpu_nums: Iterable[int] | None = None,
+    statuses: Iterable[RunStatus | str] | None = None,
+    timeout: float | None = 10,
+    future: bool = False,
+    clusters: Iterable[Any] | None = None,
+    *,
+    limit: int | None = None,
+    include_details: bool = False,
+    include_deleted: bool = False,
+) -> "list[Run] | concurrent.futures.Future[list[Run]]":
+    """Runs matching every given filter, newest first, following pages transparently."""
+    if clusters is not None:
+        _deprecated("clusters", "use `cluster_names`")
+    work = aio.get_runs(
+        runs,
+        cluster_names,
+        before,
+        after,
+        gpu_types,
+        gpu_nums,
+        statuses,
+        timeout=None if future else timeout,
+        clusters=clusters,
+        limit=limit,
+        include_details=include_details,
+        include_deleted=include_deleted,
+    )
+    return _dispatch(work, future)
+
+
+def get_run(
+    run: str | Run, timeout: float | None = 10, future: bool = False, *, include_details: bool = True
+) -> "Run | concurrent.futures.Future[Run]":
+    """One run by name. Raises NotFoundError (a KubernetesException, 404) when it does not exist."""
+    work = aio.get_run(run, timeout=None if future else timeout, include_details=include_details)
+    return _dispatch(work, future)
+
+
+def stop_runs(
+    runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False, *, reason: str | None = None
+) -> "list[Run] | concurrent.futures.Future[list[Run]]":
+    """Stop runs. An empty list does nothing and sends nothing."""
+    return _dispatch(aio.stop_runs(runs, reason=reason, timeout=None if future else timeout), future)
+
+
+def stop_run(
+    run: str | Run, timeout: float | None = 10, future: bool = False, *, reason: str | None = None
+) -> "Run | concurrent.futures.Future[Run]":
+    """Stop one run."""
+    return _dispatch(aio.stop_run(run, reason=reason, timeout=None if future else timeout), future)
+
+
+def delete_runs(
+    runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False
+) -> "list[Run] | concurrent.futures.Future[list[Run]]":
+    """Delete runs, stopping active ones first. An empty list does nothing and sends nothing."""
+    return _dispatch(aio.delete_runs(runs, timeout=None if future else timeout), future)
+
+
+def delete_run(
+    run: str | Run, timeout: float | None = 10, future: bool = False
+) -> "Run | concurrent.futures.Future[Run]":
+    """Delete one run."""
+    return _dispatch(aio.delete_run(run, timeout=None if future else timeout), future)
+
+
+def update_run_metadata(
+    run: str | Run, metadata: Mapping[str, Any], timeout: float | None = 10, future: bool = False
+) -> "Run | concurrent.futures.Future[Run]":
+    """Merge keys into a run's metadata."""
+    work = aio.update_run_metadata(run, metadata, timeout=None if future else timeout)
+    return _dispatch(work, future)
+
+
+def get_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    future: bool = False,
+    failed: bool = False,
+    *,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> "str | concurrent.futures.Future[str]":
+    """The whole log of a run as it is now, as one string."""
+    work = aio.get_run_logs(
+        run,
+        rank,
+        timestamps,
+        timeout=None if future else timeout,
+        failed=failed,
+        tail=tail,
+        resumption=resumption,
+    )
+    return _dispatch(work, future)
+
+
+def _lines(stream: LogStream) -> Generator[str, None, None]:
+    """Lines of an open stream; one hop to the loop per chunk. Closing the generator unsubscribes."""
+    try:
+        while (batch := loop.run(stream.next_batch())) is not None:
+            yield from batch
+    finally:
+        loop.run(stream.aclose())
+
+
+def follow_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    future: bool = False,
+    *,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> "Generator[str, None, None] | concurrent.futures.Future[Generator[str, None, None]]":
+    """A generator of a run's log lines, live until the run ends; `timeout` bounds opening the stream.
+
+    Each line keeps its newline (the last one may have none), so `"".join(lines)` is the log exactly.
+    """
+    opening = aio.follow_run_logs(
+        run, rank, timestamps, timeout=None if future else timeout, tail=tail, resumption=resumption
+    )
+    if not future:
+        return _lines(loop.run(opening))
+    result: concurrent.futures.Future[Generator[str, None, None]] = concurrent.futures.Future()
+
+    def opened(done: "concurrent.futures.Future[LogStream]") -> None:
+        if done.cancelled():
+            result.cancel()
+        elif (error := done.exception()) is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(_lines(done.result()))
+
+    loop.submit(opening).add_done_callback(opened)
+    return result
+
+
+def watch_run_status(run: str | Run) -> Generator[Run, None, None]:
+    """A generator of the Run at each status change, starting with its current status."""
+    return _updates(aio.watch_run_status(run))
+
+
+def _updates(updates: AsyncGenerator[Run, None]) -> Generator[Run, None, None]:
+    async def step() -> Run | None:
+        return await anext(updates, None)
+
+    try:
+        while (update := loop.run(step())) is not None:
+            yield update
+    finally:
+        loop.run(updates.aclose())
+
+
+def wait_for_run_status(
+    run: str | Run, status: str | RunStatus, timeout: float | None = None, future: bool = False
+) -> "Run | concurrent.futures.Future[Run]":
+    """Wait until the run reaches `status`; RunFailed if it ends FAILED or STOPPED first; TimeoutError after `timeout`."""
+    work = aio.wait_for_run_status(run, status, timeout=None if future else timeout)
+    return _dispatch(work, future)
+
+
+def initialize(api_key: str | None = None) -> None:
+    """Create mcli's config file if missing, and save `api_key` if given."""
+    _initialize(api_key)
+
+
+def set_api_key(api_key: str) -> None:
+    """Save the API key to the config file; later calls use it (MOSAICML_API_KEY in the environment still wins)."""
+    save_api_key(api_key)
+
+
+__all__ = [
+    "APIConnectionError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InstanceTypeUnavailable",
+    "KubernetesException",
+    "LogLine",
+    "MAPIException",
+    "MCLIConfigError",
+    "MCLIException",
+    "MCLIJobType",
+    "NotFoundError",
+    "Run",
+    "RunConfig",
+    "RunConfigException",
+    "RunFailed",
+    "RunStatus",
+    "create_run",
+    "delete_run",
+    "delete_runs",
+    "follow_run_logs",
+    "get_run",
+    "get_run_logs",
+    "get_runs",
+    "initialize",
+    "set_api_key",
+    "stop_run",
+    "stop_runs",
+    "update_run_metadata",
+    "wait_for_run_status",
+    "watch_run_status",
+]

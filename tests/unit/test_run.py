@@ -1,0 +1,279 @@
+"""Run.from_graphql on the generated models, with and without details, and with values from a newer server."""
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mcli.graphql.generated.fragments import RunDetailFields, RunFields
+from mcli.graphql.generated.get_runs_paginated import GetRunsPaginatedGetRunsPaginatedRuns
+from mcli.models import (
+    ComputeConfig,
+    LifecycleEntry,
+    Resumption,
+    Run,
+    RunConfig,
+    RunEvent,
+    RunNode,
+    RunStatus,
+    RunType,
+)
+
+
+def resumption(index: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "executionIndex": index,
+        "clusterName": f"c{index}",
+        "cpus": 4,
+        "gpuType": "a100",
+        "gpus": 8,
+        "nodes": 1,
+        "startTime": f"2024-01-0{index + 1}T00:00:00.000Z",
+        "endTime": None,
+        "status": "RUNNING",
+        "estimatedEndTime": None,
+        "reason": None,
+        **overrides,
+    }
+
+
+def run_payload(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "uid-1",
+        "name": "my-run",
+        "status": "RUNNING",
+        "createdAt": "2024-01-01T00:00:00.000Z",
+        "updatedAt": "2024-01-02T00:00:00.000Z",
+        "reason": None,
+        "createdByEmail": "me@example.com",
+        "priority": "auto",
+        "maxRetries": None,
+        "preemptible": False,
+        "retryOnSystemFailure": True,
+        "maxDurationSeconds": None,
+        "isDeleted": False,
+        "runType": "TRAINING",
+        "startedAt": None,
+        "completedAt": None,
+        "resumptions": [resumption(0)],
+        **overrides,
+    }
+
+
+def details_payload(**overrides: Any) -> dict[str, Any]:
+    return {
+        "image": "mosaicml/composer",
+        "originalRunInput": {
+            "runName": "my-run",
+            "image": "mosaicml/composer",
+            "command": "python train.py",
+            "compute": {"gpus": 8, "cluster": "c0"},
+            "envVariables": [],
+            "metadata": {"a": 1},
+        },
+        "metadata": {"a": 1, "b": [2]},
+        "lastExecutionId": "exec-1",
+        "lifecycle": [
+            {
+                "executionIndex": 0,
+                "status": "PENDING",
+                "startTime": "2024-01-01T00:00:00.000Z",
+                "endTime": "2024-01-01T00:00:01.000Z",
+                "reason": None,
+            },
+            {
+                "executionIndex": 0,
+                "status": "RUNNING",
+                "startTime": "2024-01-01T00:00:01.000Z",
+                "endTime": None,
+                "reason": None,
+            },
+        ],
+        "nodes": [
+            {"rank": 0, "name": "node-a", "status": "Running", "reason": None},
+            {"rank": None, "name": None, "status": None, "reason": None},
+        ],
+        "formattedRunEvents": [
+            {
+                "resumptionIndex": 0,
+                "eventType": "CREATED",
+                "eventTime": "2024-01-01T00:00:00.000Z",
+                "eventMessage": "Run created",
+            }
+        ],
+        **overrides,
+    }
+
+
+def build(run: dict[str, Any], details: dict[str, Any] | None = None) -> Run:
+    return Run.from_graphql(
+        RunFields.model_validate(run),
+        RunDetailFields.model_validate(details) if details is not None else None,
+    )
+
+
+def test_seed_fields_from_a_run_without_details() -> None:
+    run = build(run_payload())
+    assert run.run_uid == "uid-1" and run.name == "my-run"
+    assert run.status is RunStatus.RUNNING
+    assert run.created_at == datetime(2024, 1, 1, tzinfo=UTC)
+    assert run.updated_at == datetime(2024, 1, 2, tzinfo=UTC)
+    assert run.reason is None and run.submitted_config is None and run.nodes == []
+    assert run.created_by == "me@example.com" and run.priority == "auto" and run.run_type is RunType.TRAINING
+    assert run.retry_on_system_failure is True and run.preemptible is False and run.is_deleted is False
+    assert (run.cluster, run.gpus, run.gpu_type, run.cpus, run.node_count) == ("c0", 8, "a100", 4, 1)
+    assert run.metadata is None and run.image is None and run.lifecycle == [] and run.events == []
+
+
+def test_config_without_details_is_built_from_known_fields() -> None:
+    run = build(run_payload(maxRetries=3, maxDurationSeconds=5400, priority="low", preemptible=True))
+    assert run.config.name == "my-run"
+    assert run.config.compute == ComputeConfig(cluster="c0", gpus=8, gpu_type="a100", cpus=4, nodes=1)
+    assert run.config.scheduling.max_retries == 3
+    assert run.config.scheduling.max_duration == 1.5  # hours
+    assert run.config.scheduling.priority == "low" and run.config.scheduling.preemptible is True
+
+
+def test_details_fill_in_config_metadata_nodes_lifecycle_and_events() -> None:
+    run = build(run_payload(), details_payload())
+    assert run.submitted_config is not None
+    assert run.submitted_config.command == "python train.py"
+    assert run.config == run.submitted_config
+    assert run.image == "mosaicml/composer"
+    assert run.metadata == {"a": 1, "b": [2]}
+    assert run.nodes == [RunNode(rank=0, name="node-a", status="Running"), RunNode(rank=None)]
+    assert run.lifecycle[1] == LifecycleEntry(
+        execution_index=0, status=RunStatus.RUNNING, started_at=datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC)
+    )
+    assert run.events == [
+        RunEvent(
+            resumption_index=0,
+            event_type="CREATED",
+            event_time=datetime(2024, 1, 1, tzinfo=UTC),
+            message="Run created",
+        )
+    ]
+
+
+def test_details_carried_by_an_operation_result_are_used() -> None:
+    payload = {**run_payload(), "details": details_payload()}
+    run = Run.from_graphql(GetRunsPaginatedGetRunsPaginatedRuns.model_validate(payload))
+    assert run.image == "mosaicml/composer" and run.submitted_config is not None
+
+
+def test_absent_optional_details_fields() -> None:
+    run = build(
+        run_payload(),
+        details_payload(
+            image=None,
+            originalRunInput=None,
+            metadata=None,
+            lastExecutionId=None,
+            lifecycle=[],
+            nodes=[],
+            formattedRunEvents=[],
+        ),
+    )
+    assert run.submitted_config is None and run.metadata is None and run.image is None
+    assert run.config.name == "my-run"
+
+
+def test_unparseable_original_input_does_not_break_the_run() -> None:
+    run = build(run_payload(), details_payload(originalRunInput={"runName": 5}))
+    assert run.submitted_config is None
+    assert run.config.compute.cluster == "c0"
+
+
+def test_unknown_enum_values_from_a_newer_server_become_unknown() -> None:
+    run = build(
+        run_payload(
+            status="PAUSED", runType="DISTILLATION", resumptions=[resumption(0, status="HIBERNATING")]
+        ),
+        details_payload(
+            lifecycle=[
+                {
+                    "executionIndex": 0,
+                    "status": "WARMING",
+                    "startTime": "2024-01-01T00:00:00Z",
+                    "endTime": None,
+                    "reason": None,
+                }
+            ],
+            formattedRunEvents=[
+                {
+                    "resumptionIndex": 0,
+                    "eventType": "NEW_EVENT",
+                    "eventTime": "2024-01-01T00:00:00Z",
+                    "eventMessage": "m",
+                }
+            ],
+        ),
+    )
+    assert run.status is RunStatus.UNKNOWN
+    assert run.run_type is RunType.UNKNOWN
+    assert run.resumptions[0].status is RunStatus.UNKNOWN
+    assert run.lifecycle[0].status is RunStatus.UNKNOWN
+    assert run.events[0].event_type == "NEW_EVENT"
+
+
+def test_latest_resumption_wins_even_when_the_server_sends_them_out_of_order() -> None:
+    run = build(
+        run_payload(
+            resumptions=[
+                resumption(1, clusterName="late", gpus=16, reason="retried"),
+                resumption(0, clusterName="early"),
+            ]
+        )
+    )
+    assert [r.index for r in run.resumptions] == [0, 1]
+    assert run.cluster == "late" and run.gpus == 16
+    assert run.latest_resumption == run.resumptions[-1]
+    assert isinstance(run.resumptions[0], Resumption)
+
+
+def test_reason_prefers_the_runs_own_reason_over_the_last_resumptions() -> None:
+    assert build(run_payload(reason="exit 1", resumptions=[resumption(0, reason="other")])).reason == "exit 1"
+    assert build(run_payload(reason=None, resumptions=[resumption(0, reason="OOM")])).reason == "OOM"
+
+
+def test_no_resumptions_is_tolerated() -> None:
+    run = build(run_payload(resumptions=[]))
+    assert run.cluster is None and run.gpus is None and run.latest_resumption is None
+    assert run.started_at is None
+    assert run.config.compute == ComputeConfig()
+
+
+def test_started_and_completed_fall_back_to_execution_times() -> None:
+    run = build(
+        run_payload(
+            status="COMPLETED",
+            resumptions=[
+                resumption(0, status="FAILED", endTime="2024-01-01T05:00:00Z"),
+                resumption(1, status="COMPLETED", endTime="2024-01-03T00:00:00Z"),
+            ],
+        )
+    )
+    assert run.started_at == datetime(2024, 1, 1, tzinfo=UTC)
+    assert run.completed_at == datetime(2024, 1, 3, tzinfo=UTC)
+    explicit = build(
+        run_payload(startedAt="2024-02-01T00:00:00Z", completedAt="2024-02-02T00:00:00Z", status="STOPPED")
+    )
+    assert explicit.started_at == datetime(2024, 2, 1, tzinfo=UTC)
+    assert explicit.completed_at == datetime(2024, 2, 2, tzinfo=UTC)
+    assert build(run_payload()).completed_at is None  # still running
+
+
+def test_run_is_frozen_and_hashable_by_uid() -> None:
+    run = build(run_payload())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.name = "other"  # type: ignore[misc]
+    same = build(run_payload())
+    assert run == same and len({run, same}) == 1
+    assert run != dataclasses.replace(run, status=RunStatus.FAILED)
+
+
+def test_run_can_be_built_directly_with_the_seed_signature() -> None:
+    now = datetime.now(UTC)
+    run = Run("uid", "name", RunStatus.PENDING, now, now, RunConfig(name="name"))
+    assert run.nodes == [] and run.started_at is None and run.run_type is RunType.UNKNOWN
