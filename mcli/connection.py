@@ -1,12 +1,16 @@
 """Which MAPI endpoint and key to use, and the session and typed client for the running event loop."""
 
 import asyncio
+import atexit
+import concurrent.futures
+import contextlib
 import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcli.config import resolve_api_key, resolve_endpoint
+from mcli.core import loop as background
 from mcli.core.errors import MCLIConfigError
 from mcli.core.session import AsyncSession
 from mcli.graphql.generated.client import MAPIClient
@@ -77,3 +81,13 @@ def client() -> MAPIClient:
     typed = MAPIClient(session)
     _sessions[loop] = (wanted, session, typed)
     return typed
+
+
+@atexit.register
+def _close_background_sessions() -> None:
+    """Close the sync API's connections at exit, waiting at most two seconds."""
+    shared = background.started_loop()
+    cached = _sessions.get(shared) if shared is not None else None
+    if cached is not None:
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            background.submit(cached[1].close()).result(timeout=2)

@@ -37,6 +37,12 @@ def background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def started_loop() -> asyncio.AbstractEventLoop | None:
+    """The shared loop if it is running, without starting it."""
+    with _lock:
+        return _loop if _thread is not None and _thread.is_alive() else None
+
+
 def submit(coro: Coroutine[Any, Any, T]) -> "concurrent.futures.Future[T]":
     """Schedule a coroutine on the shared loop; cancelling the Future cancels the coroutine."""
     return asyncio.run_coroutine_threadsafe(coro, background_loop())
