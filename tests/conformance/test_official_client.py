@@ -1,0 +1,74 @@
+"""The unmodified official client (`mosaicml-cli==0.8.3`, installed from PyPI) against a LocalServer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcli.local import LocalServer
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".cache" / "official-venv"
+SCRIPT = Path(__file__).with_name("official_client_script.py")
+KEY = "conformance-key"
+
+
+def official_python() -> Path:
+    """A cached venv with mosaicml-cli 0.8.3 installed from PyPI, created on first use."""
+    python = VENV / "bin" / "python"
+    marker = VENV / ".mosaicml-cli-0.8.3"
+    if marker.exists():
+        return python
+    shutil.rmtree(VENV, ignore_errors=True)
+    VENV.parent.mkdir(exist_ok=True)
+    # Keep the cache out of version control without touching the repo's own ignore files.
+    (VENV.parent / ".gitignore").write_text("*\n")
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "mosaicml-cli==0.8.3"], capture_output=True, text=True
+    )
+    if install.returncode != 0:
+        pytest.skip(f"cannot install mosaicml-cli==0.8.3 from PyPI: {install.stderr[-500:]}")
+    marker.touch()
+    return python
+
+
+@pytest.fixture(scope="module")
+def python() -> Path:
+    return official_python()
+
+
+def run_script(python: Path, mode: str, endpoint: str, key: str, tmp_path: Path) -> str:
+    script = tmp_path / "official_client_script.py"  # outside the repo, so our `mcli` can't shadow theirs
+    shutil.copy(SCRIPT, script)
+    config_dir = tmp_path / "mcli-config"
+    config_dir.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTHON"))}
+    env.update(
+        MOSAICML_API_ENDPOINT=endpoint,
+        MOSAICML_API_KEY=key,
+        MCLI_CONFIG_DIR=str(config_dir),
+        MCLI_TIMEOUT="60",
+    )
+    proc = subprocess.run(
+        [str(python), str(script), mode], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, f"{mode} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def test_official_client_end_to_end(python: Path, tmp_path: Path) -> None:
+    with LocalServer(data_dir=tmp_path / "data", api_key=KEY, stop_grace_seconds=2) as server:
+        out = run_script(python, "good", server.endpoint, KEY, tmp_path)
+        assert "official client conformance: ok" in out
+
+
+def test_official_client_bad_key(python: Path, tmp_path: Path) -> None:
+    with LocalServer(data_dir=tmp_path / "data", api_key=KEY) as server:
+        out = run_script(python, "badkey", server.endpoint, "not-a-valid-key", tmp_path)
+        assert "bad key: ok" in out

@@ -1,0 +1,136 @@
+"""The server as a subprocess (`python -m mcli.local serve`): clean SIGTERM shutdown, and SIGKILL recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .helpers import Api, WsClient
+
+KEY = "restart-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.endpoint = f"http://127.0.0.1:{self.port}/graphql"
+
+    def start(self) -> list[str]:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mcli.local",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--api-key",
+                KEY,
+                "--stop-grace-seconds",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.strip())
+            if line.startswith("API key file:"):
+                return lines
+        raise AssertionError(f"server did not start: {lines}")
+
+    def stop(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    sp = ServerProcess(tmp_path / "data")
+    yield sp
+    if sp.proc is not None and sp.proc.poll() is None:
+        sp.stop(signal.SIGKILL)
+
+
+def _pids_running(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+async def test_first_start_prints_key_and_sigterm_stops_runs(server_process: ServerProcess) -> None:
+    lines = server_process.start()
+    assert any(server_process.endpoint in line for line in lines)
+    assert any("created default user local@mcli.local" in line for line in lines)
+    key_file = server_process.data_dir / "api_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    api = Api(server_process.endpoint, KEY)
+    marker = f"sleep 3{os.getpid() % 1000}.5"
+    await api.create(name="long", command=marker)
+    await api.wait("long", {"RUNNING"})
+    assert server_process.stop(signal.SIGTERM) == 0
+    assert _pids_running(marker) == []
+    # Same data dir again: no new user, the key file key still works, the run ended.
+    server_process.start()
+    file_key = key_file.read_text().strip()
+    run = await Api(server_process.endpoint, file_key).get("long")
+    assert run["status"] == "FAILED" and "shut down" in run["reason"]
+    assert server_process.stop(signal.SIGINT) == 0
+
+
+async def test_sigkill_then_restart_reconciles(server_process: ServerProcess) -> None:
+    server_process.start()
+    api = Api(server_process.endpoint, KEY)
+    await api.create(name="finished", command="echo done")
+    await api.wait("finished")
+    marker = f"sleep 4{os.getpid() % 1000}.25"
+    await api.create(name="orphan", command=f"echo running; {marker}")
+    await api.wait("orphan", {"RUNNING"})
+    server_process.stop(signal.SIGKILL)
+    assert _pids_running(marker) != []  # its own process group survived the server
+
+    server_process.start()
+    finished = await api.get("finished")
+    assert finished["status"] == "COMPLETED"
+    orphan = await api.get("orphan")
+    assert orphan["status"] == "FAILED" and "restarted" in orphan["reason"]
+    assert orphan["completedAt"] is not None
+    deadline = time.monotonic() + 5
+    while _pids_running(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pids_running(marker) == []  # the leftover process was killed on restart
+    client = WsClient(server_process.endpoint)
+    await client.connect(KEY)
+    try:
+        assert (await client.logs(name="finished"))[0] == b"done\n"
+        assert (await client.logs(name="orphan", follow=True))[0] == b"running\n"
+    finally:
+        await client.close()
+    server_process.stop(signal.SIGTERM)
