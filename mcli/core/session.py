@@ -194,6 +194,7 @@ class AsyncSession:
                         "ping_interval": PING_INTERVAL,
                         "ping_timeout": PING_TIMEOUT,
                         "max_size": MAX_WS_MESSAGE,
+                        "close_timeout": 1.0,
                     },
                 )
                 client = Client(transport=transport, fetch_schema_from_transport=False)
