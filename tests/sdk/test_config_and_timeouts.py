@@ -1,0 +1,65 @@
+"""Configuration as a user meets it: keys from the config file or the environment, and clear failures."""
+
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mcli
+from mcli.local import LocalServer
+
+from .conftest import API_KEY
+
+
+def test_no_key_fails_at_once_saying_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOSAICML_API_KEY")
+    started = time.monotonic()
+    with pytest.raises(mcli.MCLIConfigError, match="set api-key"):
+        mcli.get_runs()
+    with pytest.raises(mcli.MCLIConfigError):
+        mcli.create_run(mcli.RunConfig(image="python", command="true"), future=True)
+    assert time.monotonic() - started < 1
+
+
+def test_set_api_key_persists_for_the_official_client_and_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment variable is set (the official client refuses to save here); we still save.
+    mcli.set_api_key(API_KEY)
+    config_file = tmp_path / "mcli-config" / "mcli_config"
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    assert yaml.safe_load(config_file.read_text())["MOSAICML_API_KEY"] == API_KEY
+    monkeypatch.delenv("MOSAICML_API_KEY")
+    assert isinstance(mcli.get_runs(limit=1), list)  # the saved key is used
+
+
+def test_initialize_creates_the_config(tmp_path: Path) -> None:
+    mcli.initialize()
+    assert (tmp_path / "mcli-config" / "mcli_config").exists()
+    mcli.initialize(api_key="another-key")
+    assert "another-key" in (tmp_path / "mcli-config" / "mcli_config").read_text()
+
+
+def test_a_wrong_key_is_an_authentication_error_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOSAICML_API_KEY", "not-a-real-key")
+    started = time.monotonic()
+    with pytest.raises(mcli.AuthenticationError):
+        mcli.get_runs()
+    with pytest.raises(mcli.AuthenticationError):
+        mcli.follow_run_logs("any-run")
+    assert time.monotonic() - started < 2
+
+
+def test_timeout_raises_timeout_error(server: LocalServer) -> None:
+    run = mcli.create_run(mcli.RunConfig(image="python", command="sleep 5"))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        mcli.wait_for_run_status(run, "COMPLETED", timeout=0.2)
+    with pytest.raises(TimeoutError):
+        mcli.get_runs(timeout=0.0001)
+    assert time.monotonic() - started < 2
+    with pytest.raises(ValueError, match="timeout"):
+        mcli.get_runs(timeout=-1)
+    mcli.stop_run(run)
