@@ -8,7 +8,7 @@ import concurrent.futures
 import warnings
 from collections.abc import AsyncGenerator, Coroutine, Generator, Iterable, Mapping
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import mcli.aio as aio
 from mcli.config import initialize as _initialize
@@ -49,6 +49,23 @@ def _dispatch(work: Coroutine[Any, Any, T], future: bool) -> "T | concurrent.fut
     return loop.submit(work) if future else loop.run(work)
 
 
+@overload
+def create_run(
+    run: RunConfig | Mapping[str, Any],
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    _priority: str | None = None,
+    _job_type: MCLIJobType = MCLIJobType.RUN,
+) -> Run: ...
+@overload
+def create_run(
+    run: RunConfig | Mapping[str, Any],
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    _priority: str | None = None,
+    _job_type: MCLIJobType = MCLIJobType.RUN,
+) -> "concurrent.futures.Future[Run]": ...
 def create_run(
     run: RunConfig | Mapping[str, Any],
     timeout: float | None = 10,
@@ -67,6 +84,40 @@ def create_run(
     return _dispatch(aio.create_run(run, timeout=None if future else timeout), future)
 
 
+@overload
+def get_runs(
+    runs: Iterable[str | Run] | None = None,
+    cluster_names: Iterable[Any] | None = None,
+    before: Any = None,
+    after: Any = None,
+    gpu_types: Iterable[Any] | None = None,
+    gpu_nums: Iterable[int] | None = None,
+    statuses: Iterable[RunStatus | str] | None = None,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    clusters: Iterable[Any] | None = None,
+    *,
+    limit: int | None = None,
+    include_details: bool = False,
+    include_deleted: bool = False,
+) -> list[Run]: ...
+@overload
+def get_runs(
+    runs: Iterable[str | Run] | None = None,
+    cluster_names: Iterable[Any] | None = None,
+    before: Any = None,
+    after: Any = None,
+    gpu_types: Iterable[Any] | None = None,
+    gpu_nums: Iterable[int] | None = None,
+    statuses: Iterable[RunStatus | str] | None = None,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    clusters: Iterable[Any] | None = None,
+    limit: int | None = None,
+    include_details: bool = False,
+    include_deleted: bool = False,
+) -> "concurrent.futures.Future[list[Run]]": ...
 def get_runs(
     runs: Iterable[str | Run] | None = None,
     cluster_names: Iterable[Any] | None = None,
@@ -103,6 +154,22 @@ def get_runs(
     return _dispatch(work, future)
 
 
+@overload
+def get_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    *,
+    include_details: bool = True,
+) -> Run: ...
+@overload
+def get_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    include_details: bool = True,
+) -> "concurrent.futures.Future[Run]": ...
 def get_run(
     run: str | Run, timeout: float | None = 10, future: bool = False, *, include_details: bool = True
 ) -> "Run | concurrent.futures.Future[Run]":
@@ -111,6 +178,22 @@ def get_run(
     return _dispatch(work, future)
 
 
+@overload
+def stop_runs(
+    runs: Iterable[str | Run],
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    *,
+    reason: str | None = None,
+) -> list[Run]: ...
+@overload
+def stop_runs(
+    runs: Iterable[str | Run],
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    reason: str | None = None,
+) -> "concurrent.futures.Future[list[Run]]": ...
 def stop_runs(
     runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False, *, reason: str | None = None
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
@@ -118,6 +201,22 @@ def stop_runs(
     return _dispatch(aio.stop_runs(runs, reason=reason, timeout=None if future else timeout), future)
 
 
+@overload
+def stop_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    *,
+    reason: str | None = None,
+) -> Run: ...
+@overload
+def stop_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    reason: str | None = None,
+) -> "concurrent.futures.Future[Run]": ...
 def stop_run(
     run: str | Run, timeout: float | None = 10, future: bool = False, *, reason: str | None = None
 ) -> "Run | concurrent.futures.Future[Run]":
@@ -125,6 +224,19 @@ def stop_run(
     return _dispatch(aio.stop_run(run, reason=reason, timeout=None if future else timeout), future)
 
 
+@overload
+def delete_runs(
+    runs: Iterable[str | Run],
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> list[Run]: ...
+@overload
+def delete_runs(
+    runs: Iterable[str | Run],
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+) -> "concurrent.futures.Future[list[Run]]": ...
 def delete_runs(
     runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
@@ -132,6 +244,19 @@ def delete_runs(
     return _dispatch(aio.delete_runs(runs, timeout=None if future else timeout), future)
 
 
+@overload
+def delete_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> Run: ...
+@overload
+def delete_run(
+    run: str | Run,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+) -> "concurrent.futures.Future[Run]": ...
 def delete_run(
     run: str | Run, timeout: float | None = 10, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
@@ -139,6 +264,21 @@ def delete_run(
     return _dispatch(aio.delete_run(run, timeout=None if future else timeout), future)
 
 
+@overload
+def update_run_metadata(
+    run: str | Run,
+    metadata: Mapping[str, Any],
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> Run: ...
+@overload
+def update_run_metadata(
+    run: str | Run,
+    metadata: Mapping[str, Any],
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+) -> "concurrent.futures.Future[Run]": ...
 def update_run_metadata(
     run: str | Run, metadata: Mapping[str, Any], timeout: float | None = 10, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
@@ -147,6 +287,30 @@ def update_run_metadata(
     return _dispatch(work, future)
 
 
+@overload
+def get_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    failed: bool = False,
+    *,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> str: ...
+@overload
+def get_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    failed: bool = False,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> "concurrent.futures.Future[str]": ...
 def get_run_logs(
     run: str | Run,
     rank: int | None = None,
@@ -180,6 +344,28 @@ def _lines(stream: LogStream) -> Generator[str, None, None]:
         loop.run(stream.aclose())
 
 
+@overload
+def follow_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+    *,
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> Generator[str, None, None]: ...
+@overload
+def follow_run_logs(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    timeout: float | None = 10,
+    *,
+    future: Literal[True],
+    tail: int | None = None,
+    resumption: int | None = None,
+) -> "concurrent.futures.Future[Generator[str, None, None]]": ...
 def follow_run_logs(
     run: str | Run,
     rank: int | None = None,
@@ -229,6 +415,21 @@ def _updates(updates: AsyncGenerator[Run, None]) -> Generator[Run, None, None]:
         loop.run(updates.aclose())
 
 
+@overload
+def wait_for_run_status(
+    run: str | Run,
+    status: str | RunStatus,
+    timeout: float | None = None,
+    future: Literal[False] = False,
+) -> Run: ...
+@overload
+def wait_for_run_status(
+    run: str | Run,
+    status: str | RunStatus,
+    timeout: float | None = None,
+    *,
+    future: Literal[True],
+) -> "concurrent.futures.Future[Run]": ...
 def wait_for_run_status(
     run: str | Run, status: str | RunStatus, timeout: float | None = None, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
