@@ -22,6 +22,12 @@ class MCLIPlugin(Plugin):
     def copy_code(self, copied_code: str) -> str:
         return f"{HEADER}\n\n{copied_code}" if not copied_code.startswith(HEADER) else copied_code
 
+    def generate_init_code(self, generated_code: str) -> str:
+        # The lazy package __init__ comes untyped; mypy --strict checks generated code too.
+        return generated_code.replace("def __getattr__(name):", "def __getattr__(name: str) -> object:").replace(
+            "def __dir__():", "def __dir__() -> list[str]:"
+        )
+
     def generate_enum(self, class_def: ast.ClassDef, enum_type: GraphQLEnumType) -> ast.ClassDef:
         if "UNKNOWN" in enum_type.values:
             method = ast.parse(MISSING_TO_UNKNOWN.format(name=class_def.name)).body[0]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcli.graphql.generated.enums import RunType
-from mcli.graphql.generated.fragments import (
-    RunDetailFields,
-    RunDetailFieldsFormattedRunEvents,
-    RunDetailFieldsLifecycle,
-    RunDetailFieldsNodes,
-    RunFields,
-    RunFieldsResumptions,
-)
+
+if TYPE_CHECKING:
+    # Only for annotations: the result models load with the first request, not with `import mcli`.
+    from mcli.graphql.generated.fragments import (
+        RunDetailFields,
+        RunDetailFieldsFormattedRunEvents,
+        RunDetailFieldsLifecycle,
+        RunDetailFieldsNodes,
+        RunFields,
+        RunFieldsResumptions,
+    )
 from mcli.models.run_config import ComputeConfig, RunConfig, RunConfigError, SchedulingConfig
 from mcli.models.run_status import RunStatus
 
@@ -162,6 +165,8 @@ class Run:
         """
         if details is None:
             carried = getattr(run, "details", None)
+            from mcli.graphql.generated.fragments import RunDetailFields
+
             details = carried if isinstance(carried, RunDetailFields) else None
         resumptions = sorted(
             (Resumption.from_graphql(item) for item in run.resumptions), key=lambda r: r.index

@@ -10,7 +10,6 @@ from collections.abc import AsyncGenerator, Coroutine, Generator, Iterable, Mapp
 from enum import Enum
 from typing import Any, Literal, TypeVar, overload
 
-import mcli.aio as aio
 from mcli.config import initialize as _initialize
 from mcli.config import save_api_key
 from mcli.core import loop
@@ -74,6 +73,8 @@ def create_run(
     _job_type: MCLIJobType = MCLIJobType.RUN,
 ) -> "Run | concurrent.futures.Future[Run]":
     """Launch a run. Raises InstanceTypeUnavailable if the requested compute can never be placed."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
     if _priority is not None:
         _deprecated("_priority", "set `scheduling: {priority: ...}` in the RunConfig")
         config = run if isinstance(run, RunConfig) else RunConfig.from_dict(dict(run))
@@ -81,7 +82,7 @@ def create_run(
         run = config.model_copy(update={"scheduling": scheduling})
     if _job_type is not MCLIJobType.RUN:
         _deprecated("_job_type", "every run is a training run")
-    return _dispatch(aio.create_run(run, timeout=None if future else timeout), future)
+    return _dispatch(mcli.aio.create_run(run, timeout=None if future else timeout), future)
 
 
 @overload
@@ -135,9 +136,11 @@ def get_runs(
     include_deleted: bool = False,
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
     """Runs matching every given filter, newest first, following pages transparently."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
     if clusters is not None:
         _deprecated("clusters", "use `cluster_names`")
-    work = aio.get_runs(
+    work = mcli.aio.get_runs(
         runs,
         cluster_names,
         before,
@@ -174,7 +177,9 @@ def get_run(
     run: str | Run, timeout: float | None = 10, future: bool = False, *, include_details: bool = True
 ) -> "Run | concurrent.futures.Future[Run]":
     """One run by name. Raises NotFoundError (a KubernetesException, 404) when it does not exist."""
-    work = aio.get_run(run, timeout=None if future else timeout, include_details=include_details)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.get_run(run, timeout=None if future else timeout, include_details=include_details)
     return _dispatch(work, future)
 
 
@@ -198,7 +203,9 @@ def stop_runs(
     runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False, *, reason: str | None = None
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
     """Stop runs. An empty list does nothing and sends nothing."""
-    return _dispatch(aio.stop_runs(runs, reason=reason, timeout=None if future else timeout), future)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.stop_runs(runs, reason=reason, timeout=None if future else timeout), future)
 
 
 @overload
@@ -221,7 +228,9 @@ def stop_run(
     run: str | Run, timeout: float | None = 10, future: bool = False, *, reason: str | None = None
 ) -> "Run | concurrent.futures.Future[Run]":
     """Stop one run."""
-    return _dispatch(aio.stop_run(run, reason=reason, timeout=None if future else timeout), future)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.stop_run(run, reason=reason, timeout=None if future else timeout), future)
 
 
 @overload
@@ -241,7 +250,9 @@ def delete_runs(
     runs: Iterable[str | Run], timeout: float | None = 10, future: bool = False
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
     """Delete runs, stopping active ones first. An empty list does nothing and sends nothing."""
-    return _dispatch(aio.delete_runs(runs, timeout=None if future else timeout), future)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.delete_runs(runs, timeout=None if future else timeout), future)
 
 
 @overload
@@ -261,7 +272,9 @@ def delete_run(
     run: str | Run, timeout: float | None = 10, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
     """Delete one run."""
-    return _dispatch(aio.delete_run(run, timeout=None if future else timeout), future)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.delete_run(run, timeout=None if future else timeout), future)
 
 
 @overload
@@ -283,7 +296,9 @@ def update_run_metadata(
     run: str | Run, metadata: Mapping[str, Any], timeout: float | None = 10, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
     """Merge keys into a run's metadata."""
-    work = aio.update_run_metadata(run, metadata, timeout=None if future else timeout)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.update_run_metadata(run, metadata, timeout=None if future else timeout)
     return _dispatch(work, future)
 
 
@@ -323,7 +338,9 @@ def get_run_logs(
     resumption: int | None = None,
 ) -> "str | concurrent.futures.Future[str]":
     """The whole log of a run as it is now, as one string."""
-    work = aio.get_run_logs(
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.get_run_logs(
         run,
         rank,
         timestamps,
@@ -380,7 +397,9 @@ def follow_run_logs(
 
     Each line keeps its newline (the last one may have none), so `"".join(lines)` is the log exactly.
     """
-    opening = aio.follow_run_logs(
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    opening = mcli.aio.follow_run_logs(
         run, rank, timestamps, timeout=None if future else timeout, tail=tail, resumption=resumption
     )
     if not future:
@@ -401,7 +420,9 @@ def follow_run_logs(
 
 def watch_run_status(run: str | Run) -> Generator[Run, None, None]:
     """A generator of the Run at each status change, starting with its current status."""
-    return _updates(aio.watch_run_status(run))
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _updates(mcli.aio.watch_run_status(run))
 
 
 def _updates(updates: AsyncGenerator[Run, None]) -> Generator[Run, None, None]:
@@ -434,7 +455,9 @@ def wait_for_run_status(
     run: str | Run, status: str | RunStatus, timeout: float | None = None, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
     """Wait until the run reaches `status`; RunFailed if it ends FAILED or STOPPED first; TimeoutError after `timeout`."""
-    work = aio.wait_for_run_status(run, status, timeout=None if future else timeout)
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.wait_for_run_status(run, status, timeout=None if future else timeout)
     return _dispatch(work, future)
 
 

@@ -2,28 +2,31 @@
 # DO NOT EDIT: change those and run scripts/codegen.
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .base_client import SessionBaseClient
-from .base_model import UNSET, UnsetType
-from .create_run import CreateRun
-from .delete_runs import DeleteRuns
-from .get_run_logs import GetRunLogs
-from .get_runs_paginated import GetRunsPaginated
-from .input_types import (
-    CreateRunInput,
-    GetRunLogsInput,
-    GetRunsInput,
-    GetRunsPaginatedInput,
-    StopRunsInput,
-    UpdateRunInput,
-    UpdateRunMetadataInput,
-    WatchRunStatusInput,
-)
-from .stop_runs import StopRuns
-from .update_run import UpdateRun
-from .update_run_metadata import UpdateRunMetadata
-from .watch_run_status import WatchRunStatus
+from .base_model import UNSET
+
+if TYPE_CHECKING:
+    from .base_model import UnsetType
+    from .create_run import CreateRun
+    from .delete_runs import DeleteRuns
+    from .get_run_logs import GetRunLogs
+    from .get_runs_paginated import GetRunsPaginated
+    from .input_types import (
+        CreateRunInput,
+        GetRunLogsInput,
+        GetRunsInput,
+        GetRunsPaginatedInput,
+        StopRunsInput,
+        UpdateRunInput,
+        UpdateRunMetadataInput,
+        WatchRunStatusInput,
+    )
+    from .stop_runs import StopRuns
+    from .update_run import UpdateRun
+    from .update_run_metadata import UpdateRunMetadata
+    from .watch_run_status import WatchRunStatus
 
 
 def gql(q: str) -> str:
@@ -31,7 +34,9 @@ def gql(q: str) -> str:
 
 
 class MAPIClient(SessionBaseClient):
-    async def create_run(self, create_run_data: CreateRunInput, **kwargs: Any) -> CreateRun:
+    async def create_run(self, create_run_data: "CreateRunInput", **kwargs: Any) -> "CreateRun":
+        from .create_run import CreateRun
+
         query = gql("""
             mutation CreateRun($createRunData: CreateRunInput!) {
               createRun(createRunData: $createRunData) {
@@ -105,7 +110,9 @@ class MAPIClient(SessionBaseClient):
         data = self.get_data(response)
         return CreateRun.model_validate(data)
 
-    async def delete_runs(self, get_runs_data: GetRunsInput, **kwargs: Any) -> DeleteRuns:
+    async def delete_runs(self, get_runs_data: "GetRunsInput", **kwargs: Any) -> "DeleteRuns":
+        from .delete_runs import DeleteRuns
+
         query = gql("""
             mutation DeleteRuns($getRunsData: GetRunsInput!) {
               deleteRuns(getRunsData: $getRunsData) {
@@ -180,8 +187,10 @@ class MAPIClient(SessionBaseClient):
         return DeleteRuns.model_validate(data)
 
     async def get_run_logs(
-        self, get_run_logs_input: GetRunLogsInput, **kwargs: Any
-    ) -> AsyncIterator[GetRunLogs]:
+        self, get_run_logs_input: "GetRunLogsInput", **kwargs: Any
+    ) -> AsyncIterator["GetRunLogs"]:
+        from .get_run_logs import GetRunLogs
+
         query = gql("""
             subscription GetRunLogs($getRunLogsInput: GetRunLogsInput!) {
               getRunLogsV2(getRunLogsInput: $getRunLogsInput) {
@@ -198,10 +207,12 @@ class MAPIClient(SessionBaseClient):
 
     async def get_runs_paginated(
         self,
-        get_runs_paginated_data: GetRunsPaginatedInput,
+        get_runs_paginated_data: "GetRunsPaginatedInput",
         include_details: bool,
         **kwargs: Any,
-    ) -> GetRunsPaginated:
+    ) -> "GetRunsPaginated":
+        from .get_runs_paginated import GetRunsPaginated
+
         query = gql("""
             query GetRunsPaginated($getRunsPaginatedData: GetRunsPaginatedInput!, $includeDetails: Boolean!) {
               getRunsPaginated(getRunsPaginatedData: $getRunsPaginatedData) {
@@ -289,10 +300,12 @@ class MAPIClient(SessionBaseClient):
 
     async def stop_runs(
         self,
-        get_runs_data: GetRunsInput,
-        stop_runs_data: StopRunsInput | None | UnsetType = UNSET,
+        get_runs_data: "GetRunsInput",
+        stop_runs_data: Union[Optional["StopRunsInput"], "UnsetType"] = UNSET,
         **kwargs: Any,
-    ) -> StopRuns:
+    ) -> "StopRuns":
+        from .stop_runs import StopRuns
+
         query = gql("""
             mutation StopRuns($getRunsData: GetRunsInput!, $stopRunsData: StopRunsInput) {
               stopRuns(getRunsData: $getRunsData, stopRunsData: $stopRunsData) {
@@ -371,10 +384,12 @@ class MAPIClient(SessionBaseClient):
 
     async def update_run(
         self,
-        get_runs_data: GetRunsInput,
-        update_run_data: UpdateRunInput,
+        get_runs_data: "GetRunsInput",
+        update_run_data: "UpdateRunInput",
         **kwargs: Any,
-    ) -> UpdateRun:
+    ) -> "UpdateRun":
+        from .update_run import UpdateRun
+
         query = gql("""
             mutation UpdateRun($getRunsData: GetRunsInput!, $updateRunData: UpdateRunInput!) {
               updateRun(getRunsData: $getRunsData, updateRunData: $updateRunData) {
@@ -453,10 +468,12 @@ class MAPIClient(SessionBaseClient):
 
     async def update_run_metadata(
         self,
-        get_runs_data: GetRunsInput,
-        update_run_metadata_data: UpdateRunMetadataInput,
+        get_runs_data: "GetRunsInput",
+        update_run_metadata_data: "UpdateRunMetadataInput",
         **kwargs: Any,
-    ) -> UpdateRunMetadata:
+    ) -> "UpdateRunMetadata":
+        from .update_run_metadata import UpdateRunMetadata
+
         query = gql("""
             mutation UpdateRunMetadata($getRunsData: GetRunsInput!, $updateRunMetadataData: UpdateRunMetadataInput!) {
               updateRunMetadata(
@@ -542,8 +559,10 @@ class MAPIClient(SessionBaseClient):
         return UpdateRunMetadata.model_validate(data)
 
     async def watch_run_status(
-        self, watch_run_status_input: WatchRunStatusInput, **kwargs: Any
-    ) -> AsyncIterator[WatchRunStatus]:
+        self, watch_run_status_input: "WatchRunStatusInput", **kwargs: Any
+    ) -> AsyncIterator["WatchRunStatus"]:
+        from .watch_run_status import WatchRunStatus
+
         query = gql("""
             subscription WatchRunStatus($watchRunStatusInput: WatchRunStatusInput!) {
               watchRunStatus(watchRunStatusInput: $watchRunStatusInput)
