@@ -26,7 +26,7 @@ from mcli.graphql.generated.input_types import (
     WatchRunStatusInput,
 )
 from mcli.logs import LogStream, ReconnectPolicy
-from mcli.models import Run, RunConfig, RunStatus
+from mcli.models import Run, RunConfig, RunConfigError, RunStatus
 from mcli.models.run_config import check_json_value
 
 T = TypeVar("T")
@@ -86,7 +86,9 @@ def _start() -> None:
 
 def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Launch a run; raises InstanceTypeUnavailable when the requested compute can never be placed."""
-    config = run if isinstance(run, RunConfig) else RunConfig.from_dict(dict(run))
+    if not isinstance(run, RunConfig | Mapping):
+        raise RunConfigError(f"run must be a RunConfig or a mapping of its fields, got {type(run).__name__}")
+    config = run if isinstance(run, RunConfig) else RunConfig.from_dict(run)
     config.validate_for_submit()
     run_input = config.to_run_input()
     timeout = _check_timeout(timeout)

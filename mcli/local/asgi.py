@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     from mcli.local.engine import Engine
+    from mcli.local.server import RequestStats
 
 log = logging.getLogger("mcli.local")
 # Ariadne logs every resolver error with a traceback; our formatter logs the unexpected ones itself.
@@ -46,10 +47,19 @@ def _key_from_header(value: str | None) -> str | None:
 
 
 class MapiApp:
-    def __init__(self, schema: GraphQLSchema, engine: Engine, keepalive_seconds: float = 12.0) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        engine: Engine,
+        keepalive_seconds: float = 12.0,
+        stats: RequestStats | None = None,
+    ) -> None:
+        from mcli.local.server import RequestStats
+
         self.schema = schema
         self.engine = engine
         self.keepalive_seconds = keepalive_seconds
+        self.stats = stats if stats is not None else RequestStats()
 
     def authenticate(self, key: str | None) -> User | None:
         return self.engine.store.user_for_key(key) if key else None
@@ -59,12 +69,14 @@ class MapiApp:
         from starlette.websockets import WebSocket
 
         if scope["type"] == "websocket":
+            self.stats.ws_connections += 1
             ws = WebSocket(scope, receive, send)
             if scope["path"].rstrip("/") != GRAPHQL_PATH:
                 await ws.close(code=4404)
                 return
             await WsSession(self, ws).run()
         elif scope["type"] == "http":
+            self.stats.http_requests += 1
             response = await self.handle_http(scope, receive)
             await response(scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -188,6 +200,7 @@ class WsSession:
         try:
             while not self.closed:
                 text = await self.ws.receive_text()
+                self.app.stats.ws_messages += 1
                 try:
                     message = json.loads(text)
                 except ValueError:

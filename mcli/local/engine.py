@@ -31,7 +31,7 @@ from mcli.local.timeutil import now, parse_instant
 log = logging.getLogger("mcli.local")
 
 DEFAULT_PAGE = 100
-MAX_PAGE = 1000
+MAX_PAGE = 10_000
 PIPE_READ = 64 * 1024
 
 
@@ -590,8 +590,9 @@ def _encode_cursor(seq: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         prefix, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != "runs":
+        value = int(seq)
+        if prefix != "runs" or not 0 <= value < 2**63:
             raise ValueError(cursor)
-        return int(seq)
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request("Invalid cursor") from None

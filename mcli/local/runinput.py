@@ -15,6 +15,8 @@ from mcli.local.placement import Capacity
 
 _RFC1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Counts are returned as GraphQL `Int` (32-bit signed) and stored as SQLite integers: refuse larger values up front.
+MAX_INT = 2**31 - 1
 RUN_TYPES = ("TRAINING", "SECRET_TEST", "INTERACTIVE", "HERO_RUN", "FINETUNING", "PRETRAINING", "UNKNOWN")
 # Keys the official client cannot read back as null in `originalRunInput`.
 _NO_NULL_KEYS = ("integrations", "envVariables", "scheduling", "compute", "dependentDeployment")
@@ -64,11 +66,25 @@ class RunSpec:
 def _opt_int(value: Any, field: str, minimum: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or int(value) != value
+    ):
         raise bad_field(f"{field} must be an integer")
     if value < minimum:
         raise bad_field(f"{field} must be at least {minimum}")
+    if value > MAX_INT:
+        raise bad_field(f"{field} must be at most {MAX_INT}")
     return int(value)
+
+
+def _no_nul(value: str, field: str) -> str:
+    # A NUL byte cannot be passed to a process (argv or environment): refuse it now, not when the run starts.
+    if "\x00" in value:
+        raise bad_field(f"{field} must not contain a NUL character")
+    return value
 
 
 def _env_value(value: Any) -> str:
@@ -95,7 +111,7 @@ def _parse_env(raw: Any) -> dict[str, str]:
     for key, value in items:
         if not isinstance(key, str) or not _ENV_KEY.match(key):
             raise bad_field(f"envVariables key {key!r} is not a valid variable name")
-        env[key] = "" if value is None else _env_value(value)
+        env[key] = "" if value is None else _no_nul(_env_value(value), f"envVariables {key}")
     return env
 
 
@@ -117,6 +133,7 @@ def parse_run_input(run_input: Any, capacity: Capacity) -> RunSpec:
     command = run_input.get("command")
     if not isinstance(command, str) or not command.strip():
         raise bad_field("command is a required field")
+    _no_nul(command, "command")
     name = run_input.get("runName", run_input.get("name"))
     if name is not None and (not isinstance(name, str) or not valid_run_name(name)):
         raise bad_field(
@@ -135,9 +152,13 @@ def parse_run_input(run_input: Any, capacity: Capacity) -> RunSpec:
         raise bad_field("scheduling.priority must be a string")
     max_duration = scheduling.get("maxDuration")
     if max_duration is not None and (
-        isinstance(max_duration, bool) or not isinstance(max_duration, int | float)
+        isinstance(max_duration, bool)
+        or not isinstance(max_duration, int | float)
+        or not 0 <= max_duration * 3600 <= MAX_INT
     ):
-        raise bad_field("scheduling.maxDuration must be a number of hours")
+        raise bad_field(
+            f"scheduling.maxDuration must be a number of hours from 0 to {MAX_INT // 3600}"
+        )
     run_type = run_input.get("runType", "TRAINING")
     if run_type not in RUN_TYPES:
         raise bad_field(f"runType must be one of {', '.join(RUN_TYPES)}")

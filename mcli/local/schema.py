@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
@@ -37,6 +38,26 @@ def _user(info: Info) -> User:
 def _engine(info: Info) -> Engine:
     engine: Engine = info.context["engine"]
     return engine
+
+
+def _finite_json(value: Any) -> Any:
+    """A JSON input value, refused (as a bad request) if it holds a number JSON cannot carry, such as 1e400."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("JSON numbers must be finite; 1e400 and the like are out of range")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+def _parse_json_literal(node: Any, variables: dict[str, Any] | None = None) -> Any:
+    from graphql import value_from_ast_untyped
+
+    return _finite_json(value_from_ast_untyped(node, variables))
 
 
 def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
@@ -83,7 +104,7 @@ def build_schema() -> GraphQLSchema:
     subscription = SubscriptionType()
     run_type = ObjectType("Run")
     datetime_scalar = ScalarType("DateTime", serializer=format_datetime)
-    json_scalar = ScalarType("JSON")
+    json_scalar = ScalarType("JSON", value_parser=_finite_json, literal_parser=_parse_json_literal)
 
     @query.field("getRunsPaginated")
     def resolve_runs_page(_: None, info: Info, get_runs_paginated_data: dict[str, Any]) -> Any:

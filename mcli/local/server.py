@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -88,12 +88,26 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 @dataclass
+class RequestStats:
+    """What one server instance has received: a cheap counter for tests (no request sent means all stay 0)."""
+
+    http_requests: int = 0
+    ws_connections: int = 0
+    ws_messages: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.http_requests + self.ws_connections + self.ws_messages
+
+
+@dataclass
 class ServeOptions:
     data_dir: Path
     capacity: Capacity
     max_concurrent_runs: int | None = None
     stop_grace_seconds: float = 5.0
     keepalive_seconds: float = 12.0
+    stats: RequestStats = field(default_factory=RequestStats)
 
 
 async def serve(
@@ -114,7 +128,7 @@ async def serve(
     )
     try:
         engine.reconcile()
-        app = MapiApp(build_schema(), engine, options.keepalive_seconds)
+        app = MapiApp(build_schema(), engine, options.keepalive_seconds, options.stats)
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -213,6 +227,11 @@ class LocalServer:
         self._sock: socket.socket | None = None
         self._endpoint: str | None = None
         self._error: BaseException | None = None
+
+    @property
+    def stats(self) -> RequestStats:
+        """Requests this instance has received (HTTP requests, websocket connections and messages)."""
+        return self.options.stats
 
     @property
     def endpoint(self) -> str:

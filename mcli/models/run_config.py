@@ -7,6 +7,7 @@ import difflib
 import errno
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,9 @@ from pydantic import (
 )
 
 from mcli.core.errors import MCLIException
+
+# Run names are RFC 1123 labels, as the platform requires.
+_RUN_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class RunConfigError(MCLIException, ValueError):
@@ -317,6 +321,12 @@ class RunConfig(BaseModel):
                 f"a run config needs {what} before it can be submitted"
                 + (" (or 'entrypoint' instead of 'command')" if "command" in missing else ""),
                 missing,
+            )
+        if self.name is not None and not _RUN_NAME.fullmatch(self.name):
+            raise RunConfigError(
+                f"name {self.name!r} is not a valid run name: use at most 63 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit",
+                ["name"],
             )
 
     def to_run_input(self) -> dict[str, Any]:
