@@ -195,6 +195,8 @@ class AsyncSession:
                         "ping_timeout": PING_TIMEOUT,
                         "max_size": MAX_WS_MESSAGE,
                         "close_timeout": 1.0,
+                        # Log chunks are base64: deflate costs both ends more CPU than it saves on the wire.
+                        "compression": None,
                     },
                 )
                 client = Client(transport=transport, fetch_schema_from_transport=False)

@@ -15,7 +15,11 @@ from mcli.local.records import User
 from mcli.local.schema import format_error
 
 if TYPE_CHECKING:
-    from graphql import DocumentNode, GraphQLSchema
+    from collections.abc import Collection
+
+    from graphql import DocumentNode, GraphQLError, GraphQLSchema
+    from graphql.utilities.type_info import TypeInfo
+    from graphql.validation import ASTValidationRule
     from starlette.types import Receive, Scope, Send
     from starlette.websockets import WebSocket
 
@@ -46,6 +50,9 @@ def _key_from_header(value: str | None) -> str | None:
     return value or None
 
 
+DOCUMENT_CACHE_SIZE = 256
+
+
 class MapiApp:
     def __init__(
         self,
@@ -60,6 +67,8 @@ class MapiApp:
         self.engine = engine
         self.keepalive_seconds = keepalive_seconds
         self.stats = stats if stats is not None else RequestStats()
+        self._documents: dict[str, DocumentNode] = {}
+        self._validated: dict[int, tuple[DocumentNode, list[GraphQLError]]] = {}
 
     def authenticate(self, key: str | None) -> User | None:
         return self.engine.store.user_for_key(key) if key else None
@@ -122,7 +131,7 @@ class MapiApp:
     def parse(self, data: Any, allow_subscription: bool) -> tuple[DocumentNode | None, str, dict[str, Any]]:
         """(document, operation type, error result); the error result is empty when the request is usable."""
         from ariadne.utils import get_operation_type
-        from graphql import GraphQLError, parse
+        from graphql import GraphQLError
 
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
             return None, "", {"errors": [_error("The request needs a `query` string", 400)]}
@@ -131,7 +140,7 @@ class MapiApp:
         if not isinstance(data.get("operationName") or "", str):
             return None, "", {"errors": [_error("`operationName` must be a string", 400)]}
         try:
-            document = parse(data["query"])
+            document = self._parsed(data["query"])
             op_type = get_operation_type(document, data.get("operationName")).value
         except GraphQLError as error:
             return None, "", {"errors": [format_error(error)]}
@@ -142,6 +151,37 @@ class MapiApp:
                 {"errors": [_error("Subscriptions are served over a websocket on this path", 400)]},
             )
         return document, op_type, {}
+
+    def _parsed(self, query: str) -> DocumentNode:
+        # Clients send the same few documents over and over: parse each once.
+        document = self._documents.get(query)
+        if document is None:
+            from graphql import parse
+
+            document = parse(query)
+            if len(self._documents) >= DOCUMENT_CACHE_SIZE:
+                self._documents.clear()
+            self._documents[query] = document
+        return document
+
+    def _validate(
+        self,
+        schema: GraphQLSchema,
+        document_ast: DocumentNode,
+        rules: Collection[type[ASTValidationRule]] | None = None,
+        max_errors: int | None = None,
+        type_info: TypeInfo | None = None,
+    ) -> list[GraphQLError]:
+        # Validation depends only on the (fixed) schema and the document, so cache it per parsed document.
+        cached = self._validated.get(id(document_ast))
+        if cached is None or cached[0] is not document_ast:
+            from graphql import validate
+
+            cached = (document_ast, validate(schema, document_ast, rules=rules, max_errors=max_errors))
+            if len(self._validated) >= DOCUMENT_CACHE_SIZE:
+                self._validated.clear()
+            self._validated[id(document_ast)] = cached
+        return cached[1]
 
     async def execute(self, data: Any, user: User | None, allow_subscription: bool) -> dict[str, Any]:
         from ariadne import graphql
@@ -157,6 +197,7 @@ class MapiApp:
             debug=False,
             logger=_quiet.name,
             error_formatter=format_error,
+            query_validator=self._validate,
         )
         return dict(result)
 
@@ -315,6 +356,7 @@ class WsSession:
             debug=False,
             logger=_quiet.name,
             error_formatter=format_error,
+            query_validator=self.app._validate,
         )
         if isinstance(stream, list):
             await self.send_error(op_id, stream)

@@ -1,0 +1,288 @@
+"""One measurement in a fresh interpreter: `python driver.py '<job json>'` prints one JSON line of results.
+
+The same file runs under our venv (`client: "ours"`) and under the official client's venv (`client: "official"`,
+mosaicml-cli 0.8.3); both packages are imported as `mcli`, so the job says which one it got. The endpoint and the
+key come from MOSAICML_API_ENDPOINT / MOSAICML_API_KEY. Only the standard library is imported at module level.
+Jobs `ceiling_server`, `ceiling_client` and `server_query` need `websockets` / `aiohttp` (our venv has both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import sys
+import time
+from typing import Any
+
+# A run that prints one line with its own wall clock every `interval` seconds, after a pause that lets the client
+# attach first (so every measured line is live, not backlog).
+LIVE_COMMAND = (
+    "python3 -u -c 'import time\ntime.sleep({pause})\nfor _ in range({count}):\n"
+    "    print(time.time_ns(), flush=True)\n    time.sleep({interval})'"
+)
+# A run that prints `lines` lines of 72 bytes each, as fast as it can.
+BULK_COMMAND = (
+    "python3 -c 'import sys\nw = sys.stdout.write\nfor i in range({lines}):\n"
+    '    w("line %07d " % i + "x" * 59 + "\\n")\''
+)
+
+
+def _deadline(job: dict[str, Any]) -> float:
+    return time.monotonic() + float(job.get("max_seconds", 120))
+
+
+def _config(mcli: Any, name: str, command: str) -> Any:
+    return mcli.RunConfig(name=name, image="bench", command=command)
+
+
+def _terminal(mcli: Any, run: Any, timeout: float) -> Any:
+    return mcli.wait_for_run_status(run, "COMPLETED", timeout=timeout)
+
+
+# -- client jobs ----------------------------------------------------------------------------------------------
+
+
+def create_seq(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
+    prefix = job["prefix"]
+    mcli.create_run(_config(mcli, f"{prefix}-warm", "true"), timeout=60)  # connection set-up is not measured
+    latencies = []
+    deadline = _deadline(job)
+    for i in range(int(job["n"])):
+        config = _config(mcli, f"{prefix}-{i}", "true")
+        started = time.perf_counter()
+        mcli.create_run(config, timeout=60)
+        latencies.append(time.perf_counter() - started)
+        if time.monotonic() > deadline:
+            break
+    return {"latencies_s": latencies}
+
+
+def create_concurrent(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
+    prefix = job["prefix"]
+    mcli.create_run(_config(mcli, f"{prefix}-warm", "true"), timeout=60)
+    configs = [_config(mcli, f"{prefix}-{i}", "true") for i in range(int(job["n"]))]
+    started = time.perf_counter()
+    futures = [mcli.create_run(config, future=True) for config in configs]
+    names = [future.result(timeout=float(job.get("max_seconds", 120))).name for future in futures]
+    wall = time.perf_counter() - started
+    assert len(set(names)) == len(configs), names
+    return {"wall_s": wall, "count": len(names)}
+
+
+def get_runs(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
+    limit = int(job["limit"])
+    started = time.perf_counter()
+    pages = 1
+    if client == "ours":
+        runs = mcli.get_runs(limit=limit, timeout=120)
+        count = len(runs)
+    else:
+        # 0.8.3 returns the first page only; the server caps a page, so follow `next_page` up to `limit`.
+        page = mcli.get_runs(limit=limit, timeout=120)
+        count = len([r for r in page])
+        while page.has_next_page and count < limit:
+            page = page.next_page(limit=limit - count)
+            count += len([r for r in page])
+            pages += 1
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "count": count, "pages": pages}
+
+
+def follow(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
+    lines = 0
+    chars = 0
+    started = time.perf_counter()
+    if client == "ours":
+        for line in mcli.follow_run_logs(job["run"], timeout=60):
+            lines += 1
+            chars += len(line)
+    else:
+        for chunk in mcli.follow_run_logs(job["run"]):
+            lines += chunk.count("\n")
+            chars += len(chunk)
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "lines": lines, "bytes": chars}
+
+
+def live(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
+    command = LIVE_COMMAND.format(pause=job["pause"], count=job["count"], interval=job["interval"])
+    run = mcli.create_run(_config(mcli, job["name"], command), timeout=60)
+    latencies_ms = []
+    partial = ""
+    if client == "ours":
+        for line in mcli.follow_run_logs(run, timeout=60):
+            now = time.time_ns()
+            if line.strip().isdigit():
+                latencies_ms.append((now - int(line)) / 1e6)
+    else:
+        for chunk in mcli.follow_run_logs(run):
+            now = time.time_ns()
+            *complete, partial = (partial + chunk).split("\n")
+            latencies_ms.extend((now - int(text)) / 1e6 for text in complete if text.strip().isdigit())
+    return {"latencies_ms": latencies_ms}
+
+
+def setup_log_run(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """Create the bulk-log run and wait until it completes (not measured)."""
+    run = mcli.create_run(_config(mcli, job["name"], BULK_COMMAND.format(lines=job["lines"])), timeout=60)
+    done = _terminal(mcli, run, float(job.get("max_seconds", 300)))
+    return {"id": run.run_uid, "name": run.name, "status": str(done.status)}
+
+
+def import_only(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+# -- ceiling and server-only jobs (our venv) -------------------------------------------------------------------
+
+
+def _chunks(path: str, size: int) -> list[bytes]:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def ceiling_server(job: dict[str, Any]) -> None:
+    """A bare websockets server sending the log as getRunLogsV2 `next` messages; prints its port, runs until killed."""
+    import websockets.asyncio.server as wss
+
+    messages = []
+    offset = 0
+    for chunk in _chunks(job["path"], int(job["chunk_size"])):
+        offset += len(chunk)
+        payload = {
+            "data": {"getRunLogsV2": {"chunk": base64.b64encode(chunk).decode("ascii"), "endOffset": offset}}
+        }
+        messages.append(json.dumps({"id": "1", "type": "next", "payload": payload}))
+    done = json.dumps({"id": "1", "type": "complete"})
+
+    async def handler(ws: Any) -> None:
+        await ws.recv()  # the client's "subscribe"
+        for message in messages:
+            await ws.send(message)
+        await ws.send(done)
+
+    async def main() -> None:
+        async with wss.serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            print(json.dumps({"port": port, "messages": len(messages)}), flush=True)
+            await asyncio.sleep(float(job.get("max_seconds", 600)))
+
+    asyncio.run(main())
+
+
+def ceiling_client(job: dict[str, Any]) -> dict[str, Any]:
+    """The bare client: JSON, base64, UTF-8 decode and a split into lines (carrying a cut line); nothing else."""
+    import websockets.asyncio.client as wsc
+
+    async def main() -> dict[str, Any]:
+        lines = 0
+        nbytes = 0
+        pending = ""
+        started = time.perf_counter()
+        async with wsc.connect(job["url"], max_size=None, compression=None) as ws:
+            await ws.send(json.dumps({"id": "1", "type": "subscribe"}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] == "complete":
+                    break
+                data = base64.b64decode(message["payload"]["data"]["getRunLogsV2"]["chunk"])
+                nbytes += len(data)
+                pieces = (pending + data.decode("utf-8")).split("\n")
+                pending = pieces.pop()  # a line cut by the chunk boundary waits for its end
+                lines += len(pieces)
+        lines += 1 if pending else 0
+        return {"wall_s": time.perf_counter() - started, "lines": lines, "bytes": nbytes}
+
+    return asyncio.run(main())
+
+
+SERVER_QUERY = """
+query GetRunsPaginated($d: GetRunsPaginatedInput!) {
+  getRunsPaginated(getRunsPaginatedData: $d) {
+    cursor hasNextPage
+    runs { id name status createdAt updatedAt reason createdByEmail priority maxRetries preemptible
+      retryOnSystemFailure maxDurationSeconds isDeleted runType startedAt completedAt
+      resumptions { executionIndex clusterName cpus gpuType gpus nodes startTime endTime status reason } }
+  }
+}"""
+
+
+def server_query(job: dict[str, Any]) -> dict[str, Any]:
+    """Sequential raw POSTs of filtered `getRunsPaginated` pages; latency per request, by filter."""
+    import aiohttp
+
+    filters: list[dict[str, Any]] = job["filters"]
+
+    async def main() -> dict[str, Any]:
+        headers = {"Authorization": job["api_key"], "Content-Type": "application/json"}
+        by_filter: dict[str, list[float]] = {f["label"]: [] for f in filters}
+        counts: dict[str, int] = {}
+        deadline = _deadline(job)
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for i in range(int(job["n"]) + len(filters)):
+                spec = filters[i % len(filters)]
+                body = {
+                    "query": SERVER_QUERY,
+                    "variables": {"d": {"filters": spec["filters"], "limit": job["limit"]}},
+                }
+                started = time.perf_counter()
+                async with session.post(job["url"], json=body) as response:
+                    payload = await response.json()
+                elapsed = time.perf_counter() - started
+                if "errors" in payload:
+                    raise RuntimeError(payload["errors"])
+                counts[spec["label"]] = len(payload["data"]["getRunsPaginated"]["runs"])
+                if i >= len(filters):  # the first round warms up
+                    by_filter[spec["label"]].append(elapsed)
+                if time.monotonic() > deadline:
+                    break
+        return {"latencies_s": by_filter, "page_sizes": counts}
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    kind = job["kind"]
+    if kind == "ceiling_server":
+        ceiling_server(job)
+        return
+    if kind in ("ceiling_client", "server_query"):
+        result = {"ceiling_client": ceiling_client, "server_query": server_query}[kind](job)
+    else:
+        client = job["client"]
+        import warnings
+
+        warnings.simplefilter("ignore")  # 0.8.3 warns on `import mcli.sdk` and on some calls
+        import mcli
+
+        where = os.path.dirname(mcli.__file__)
+        # Ours imports lazily on first attribute access: load everything now, outside the timed region
+        # (import time is its own figure), as 0.8.3 already did in `import mcli`.
+        for name in ("RunConfig", "create_run", "get_runs", "follow_run_logs", "wait_for_run_status"):
+            getattr(mcli, name)
+        if client == "ours":
+            import importlib
+
+            importlib.import_module("mcli.aio")  # the transport layer (gql, aiohttp), imported on first call
+        result = {
+            "create_seq": lambda: create_seq(mcli, job),
+            "create_concurrent": lambda: create_concurrent(mcli, job),
+            "get_runs": lambda: get_runs(mcli, job, client),
+            "follow": lambda: follow(mcli, job, client),
+            "live": lambda: live(mcli, job, client),
+            "setup_log_run": lambda: setup_log_run(mcli, job),
+            "import": lambda: import_only(mcli, job),
+        }[kind]()
+        result["mcli_path"] = where
+    print(json.dumps(result), flush=True)
+    # Background threads of either client must not keep a finished measurement alive.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
