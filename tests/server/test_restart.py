@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -113,6 +114,15 @@ async def test_sigkill_then_restart_reconciles(server_process: ServerProcess) ->
     marker = f"sleep 4{os.getpid() % 1000}.25"
     await api.create(name="orphan", command=f"echo running; {marker}")
     await api.wait("orphan", {"RUNNING"})
+    # Bytes still in the pipe when the server dies are lost with it; kill only once the line is on disk.
+    watcher = WsClient(server_process.endpoint)
+    await watcher.connect(KEY)
+    try:
+        deadline = time.monotonic() + 10
+        while (await watcher.logs(name="orphan"))[0] != b"running\n" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await watcher.close()
     server_process.stop(signal.SIGKILL)
     assert _pids_running(marker) != []  # its own process group survived the server
 

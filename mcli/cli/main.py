@@ -1,0 +1,285 @@
+"""`mcli`: the command line's parser, and the one place where errors become messages and exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import mcli
+from mcli.cli import commands
+from mcli.cli.common import CLIError, quiet_interrupted_work
+from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
+from mcli.local.cli import register as register_local
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class _Builder:
+    """Adds commands that all take --verbose and show their examples in --help."""
+
+    def __init__(self) -> None:
+        # SUPPRESS: a subcommand's default must not overwrite `mcli --verbose ...` given before it.
+        self.common = argparse.ArgumentParser(add_help=False)
+        self.common.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks of errors",
+        )
+
+    def command(
+        self,
+        subparsers: Any,
+        name: str,
+        summary: str,
+        example: str,
+        handler: Handler | None = None,
+        notes: str = "",
+        **kwargs: Any,
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog="example:\n  " + example.replace("\n", "\n  ") + (f"\n\n{notes}" if notes else ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[self.common],
+            **kwargs,
+        )
+        if handler is not None:
+            parser.set_defaults(func=handler)
+        return parser
+
+    def group(self, subparsers: Any, name: str, summary: str, example: str) -> Any:
+        """A noun-taking verb such as `get` (`mcli get runs`)."""
+        parser = self.command(subparsers, name, summary, example)
+        return parser.add_subparsers(dest="object", required=True, metavar="OBJECT")
+
+
+class _LocalCommands:
+    """Hands `mcli.local.cli.register` a subparsers object that adds our examples and --verbose to its commands."""
+
+    _EXAMPLES = {
+        "serve": "mcli local serve --port 8642 --api-key my-local-key\n"
+        "MOSAICML_API_ENDPOINT=http://127.0.0.1:8642/graphql MOSAICML_API_KEY=my-local-key mcli get runs",
+        "add-user": "mcli local add-user alice@example.com",
+    }
+
+    def __init__(self, builder: _Builder, subparsers: Any) -> None:
+        self._builder = builder
+        self._subparsers = subparsers
+
+    def add_parser(self, name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        example = self._EXAMPLES.get(name, f"mcli local {name} --help")
+        return self._builder.command(self._subparsers, name, help, example, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcli",
+        description="Launch, watch and manage training runs on the MosaicML platform.",
+        epilog="example:\n  mcli run -f examples/run.yaml --follow\n  mcli get runs --status running\n\n"
+        "The endpoint and API key come from MOSAICML_API_ENDPOINT / MOSAICML_API_KEY, else from the config\n"
+        "file written by `mcli set api-key`. Set NO_COLOR to turn colours off.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"mcli {mcli.__version__}")
+    builder = _Builder()
+    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = builder.command(
+        verbs,
+        "run",
+        "Launch a run from a YAML run config",
+        "mcli run -f examples/run.yaml --name hello --nodes 2 --follow",
+        commands.run,
+        notes=exit_codes_help("--follow"),
+    )
+    run.add_argument("-f", "--file", required=True, help="the YAML run config")
+    run.add_argument("--name", help="override the run's name")
+    run.add_argument("--image", help="override the Docker image")
+    run.add_argument("--cluster", help="override compute.cluster")
+    run.add_argument("--gpus", type=_non_negative, help="override compute.gpus")
+    run.add_argument("--gpu-type", help="override compute.gpu_type")
+    run.add_argument("--nodes", type=_positive, help="override compute.nodes")
+    run.add_argument(
+        "--follow",
+        action="store_true",
+        help="wait for the run to start, stream its logs, report how it ended",
+    )
+
+    get = builder.group(verbs, "get", "List objects", "mcli get runs --status running --limit 10")
+    get_runs = builder.command(
+        get,
+        "runs",
+        "List runs, newest first",
+        "mcli get runs --status failed,stopped --after 2024-01-31 --limit 20\n"
+        "mcli get runs --json | jq -r '.[].name'",
+        commands.get_runs,
+    )
+    get_runs.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="only runs in these statuses (repeat or comma-separate)",
+    )
+    get_runs.add_argument(
+        "--cluster",
+        action="append",
+        metavar="CLUSTER",
+        help="only runs on these clusters (repeat or comma-separate)",
+    )
+    get_runs.add_argument(
+        "--before", metavar="TIME", help="only runs created before this ISO 8601 date or time"
+    )
+    get_runs.add_argument(
+        "--after", metavar="TIME", help="only runs created at or after this ISO 8601 date or time"
+    )
+    get_runs.add_argument("--limit", type=_positive, metavar="N", help="at most N runs")
+    get_runs.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    logs = builder.command(
+        verbs,
+        "logs",
+        "Print a run's logs",
+        "mcli logs hello-abc12 --rank 1 --tail 20\nmcli logs hello-abc12 -f",
+        commands.logs,
+        notes=exit_codes_help("-f"),
+    )
+    logs.add_argument("run", metavar="RUN", help="the run's name")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream the logs live until the run ends")
+    which = logs.add_mutually_exclusive_group()
+    which.add_argument("--rank", type=_non_negative, metavar="N", help="the logs of node rank N (default 0)")
+    which.add_argument("--failed", action="store_true", help="the logs of the first node that failed")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its time")
+    logs.add_argument("--tail", type=_non_negative, metavar="N", help="only the last N lines")
+
+    describe = builder.group(
+        verbs, "describe", "Show the details of an object", "mcli describe run hello-abc12"
+    )
+    describe_run = builder.command(
+        describe,
+        "run",
+        "Show a run's config, lifecycle, nodes and metadata",
+        "mcli describe run hello-abc12",
+        commands.describe_run,
+    )
+    describe_run.add_argument("run", metavar="RUN", help="the run's name")
+
+    for verb, handler, summary in (
+        ("stop", commands.stop_runs, "Stop runs (they can be described and deleted later)"),
+        ("delete", commands.delete_runs, "Delete runs, stopping active ones first"),
+    ):
+        group = builder.group(verbs, verb, f"{verb.capitalize()} objects", f"mcli {verb} run hello-abc12")
+        target = builder.command(
+            group,
+            "run",
+            summary,
+            f"mcli {verb} run hello-abc12 other-def34\nmcli {verb} run hello-abc12 --yes   # no prompt",
+            handler,
+        )
+        target.add_argument("names", nargs="+", metavar="NAME", help="run names")
+        target.add_argument(
+            "-y",
+            "--yes",
+            action="store_true",
+            help="do not ask for confirmation (needed when stdin is not a terminal)",
+        )
+
+    builder.command(verbs, "init", "Create mcli's config file if it is missing", "mcli init", commands.init)
+
+    set_group = builder.group(verbs, "set", "Change mcli's configuration", "mcli set api-key YOUR-KEY")
+    api_key = builder.command(
+        set_group,
+        "api-key",
+        "Save your API key in mcli's config file (readable only by you)",
+        "mcli set api-key YOUR-KEY",
+        commands.set_api_key,
+        notes="MOSAICML_API_KEY, when set, still takes precedence over the saved key.",
+    )
+    api_key.add_argument("key", metavar="KEY", help="the API key")
+
+    local = builder.group(verbs, "local", "Run a local MAPI-compatible server", "mcli local serve")
+    register_local(_LocalCommands(builder, local))
+    return parser
+
+
+def _error(message: str, stream: TextIO = sys.stderr) -> None:
+    print(f"mcli: error: {message}", file=stream)
+
+
+def _message(error: BaseException) -> str:
+    """One line saying what went wrong, without the class names and status codes a user cannot act on."""
+    if isinstance(error, mcli.MAPIException):
+        text = error.message
+    elif isinstance(error, FileNotFoundError) and error.filename:
+        text = f"{error.strerror}: {error.filename}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"mcli: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    # Deprecated fields in a user's run config are worth a line; Python hides DeprecationWarnings by default.
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"mcli\.")
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        quiet_interrupted_work()
+        print("\nmcli: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `mcli logs RUN | head` closes the pipe early: not an error. Point stdout at devnull so that the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CLIError, mcli.MCLIException, ValueError, OSError) as error:
+        if args.verbose:
+            traceback.print_exc()
+        _error(_message(error))
+        return 1
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exc()
+        _error(f"unexpected {type(error).__name__}: {_message(error)} (run with --verbose for details)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
