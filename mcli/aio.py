@@ -103,19 +103,31 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
 
 
 async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, limit: int | None) -> list[Run]:
+    """Follow the cursor; the next page is requested before this one is converted, so server and client overlap."""
+
+    async def fetch(request: Any, have: int) -> Any:
+        wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - have)
+        result = await api.get_runs_paginated(request.model_copy(update={"limit": wanted}), include_details)
+        return result.get_runs_paginated
+
     runs: list[Run] = []
     seen_cursors: set[str] = set()
-    while True:
-        wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(runs))
-        page_input = page_input.model_copy(update={"limit": wanted})
-        page = (await api.get_runs_paginated(page_input, include_details)).get_runs_paginated
-        runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
-        if not page.has_next_page or not page.cursor or (limit is not None and len(runs) >= limit):
-            return runs
-        if page.cursor in seen_cursors:
-            raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
-        seen_cursors.add(page.cursor)
-        page_input = page_input.model_copy(update={"cursor": page.cursor})
+    pending: asyncio.Task[Any] | None = asyncio.ensure_future(fetch(page_input, 0))
+    try:
+        while pending is not None:
+            page = await pending
+            pending = None
+            have = len(runs) + len(page.runs)
+            if page.has_next_page and page.cursor and (limit is None or have < limit):
+                if page.cursor in seen_cursors:
+                    raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
+                seen_cursors.add(page.cursor)
+                pending = asyncio.ensure_future(fetch(page_input.model_copy(update={"cursor": page.cursor}), have))
+            runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
+        return runs if limit is None else runs[:limit]
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def get_runs(

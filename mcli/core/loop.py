@@ -54,10 +54,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if threading.current_thread() is _thread:
         coro.close()
         raise RuntimeError("a synchronous mcli call cannot run on mcli's own loop; use mcli.aio instead")
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    finished = threading.Event()
+
+    async def tracked() -> T:
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(tracked(), loop)
     try:
         return future.result()
     except BaseException:
-        # Interrupted (e.g. KeyboardInterrupt): stop the work we were waiting for.
+        # Interrupted (e.g. KeyboardInterrupt): stop the work we were waiting for, and let it unwind.
         future.cancel()
+        finished.wait(timeout=2)
         raise

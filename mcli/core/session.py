@@ -47,6 +47,21 @@ def _document(query: str) -> DocumentNode:
     return parse(query)
 
 
+class _Request(GraphQLRequest):
+    """A request that sends its query text as written; gql would re-print the parsed document on every call."""
+
+    def __init__(self, query: str, variables: dict[str, Any], operation_name: str | None) -> None:
+        super().__init__(_document(query), variable_values=variables, operation_name=operation_name)
+        self._query = query
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"query": self._query, "variables": self.variable_values or {}}
+        if self.operation_name:
+            payload["operationName"] = self.operation_name
+        return payload
+
+
 def websocket_url(endpoint: str) -> str:
     if endpoint.startswith("https://"):
         return "wss://" + endpoint.removeprefix("https://")
@@ -93,7 +108,7 @@ class AsyncSession:
         one in flight.
         """
         safe_to_repeat = idempotent if idempotent is not None else not query.lstrip().startswith("mutation")
-        request = GraphQLRequest(_document(query), variable_values=variables, operation_name=operation_name)
+        request = _Request(query, variables, operation_name)
         async with asyncio.timeout(timeout):
             attempt = 1
             while True:
@@ -157,7 +172,7 @@ class AsyncSession:
         it with APIConnectionError, and the next subscription opens a fresh websocket. Resuming is the caller's job,
         because only the caller knows where to resume from.
         """
-        request = GraphQLRequest(_document(query), variable_values=variables, operation_name=operation_name)
+        request = _Request(query, variables, operation_name)
         async with asyncio.timeout(connect_timeout):
             session = await self._ws_session()
         stream = session.subscribe(request)

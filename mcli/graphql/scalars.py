@@ -11,7 +11,7 @@ def parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
     else:
         raise ValueError(f"expected an ISO 8601 date-time string, got {type(value).__name__}")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -528,7 +528,11 @@ class Engine:
         if rank is None:
             rank = 0
             if inp.get("failed"):
-                failed = [n.rank for n in self.store.nodes(run.id, 0) if n.exit_code not in (None, 0)]
+                # The rank that failed, not the ranks stopped because of it (they exit non-zero too).
+                nodes = self.store.nodes(run.id, 0)
+                failed = [n.rank for n in nodes if n.status == "FAILED"] or [
+                    n.rank for n in nodes if n.exit_code not in (None, 0)
+                ]
                 rank = failed[0] if failed else 0
         path = self.log_path(run.id, 0, rank)
         if not follow and not path.exists():

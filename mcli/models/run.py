@@ -11,13 +11,14 @@ from mcli.graphql.generated.enums import RunType
 if TYPE_CHECKING:
     # Only for annotations: the result models load with the first request, not with `import mcli`.
     from mcli.graphql.generated.fragments import (
-        RunDetailFields,
         RunDetailFieldsFormattedRunEvents,
         RunDetailFieldsLifecycle,
         RunDetailFieldsNodes,
         RunFields,
         RunFieldsResumptions,
+        RunSubmission,
     )
+
 from mcli.models.run_config import ComputeConfig, RunConfig, RunConfigError, SchedulingConfig
 from mcli.models.run_status import RunStatus
 
@@ -157,17 +158,18 @@ class Run:
         return self.resumptions[-1] if self.resumptions else None
 
     @classmethod
-    def from_graphql(cls, run: RunFields, details: RunDetailFields | None = None) -> Run:
-        """Build a Run from the generated `RunFields` model and, optionally, its `RunDetailFields`.
+    def from_graphql(cls, run: RunFields, details: RunSubmission | None = None) -> Run:
+        """Build a Run from the generated `RunFields` model and, optionally, its details.
 
-        When `details` is not given, the `details` attribute of an operation result (which subclasses RunFields)
-        is used if present.
+        `details` is a `RunSubmission` (what was submitted) or the fuller `RunDetailFields` (plus lifecycle, nodes
+        and events). When it is not given, the `details` attribute of an operation result is used if present.
         """
+        from mcli.graphql.generated.fragments import RunDetailFields, RunSubmission
+
         if details is None:
             carried = getattr(run, "details", None)
-            from mcli.graphql.generated.fragments import RunDetailFields
-
-            details = carried if isinstance(carried, RunDetailFields) else None
+            details = carried if isinstance(carried, RunSubmission) else None
+        full = details if isinstance(details, RunDetailFields) else None
         resumptions = sorted(
             (Resumption.from_graphql(item) for item in run.resumptions), key=lambda r: r.index
         )
@@ -188,7 +190,7 @@ class Run:
             # The official client read the reason from the last resumption only; prefer the run's own.
             reason=run.reason if run.reason is not None else (latest.reason if latest else None),
             submitted_config=submitted,
-            nodes=[RunNode.from_graphql(node) for node in details.nodes] if details else [],
+            nodes=[RunNode.from_graphql(node) for node in full.nodes] if full else [],
             created_by=run.created_by_email,
             priority=run.priority,
             preemptible=run.preemptible,
@@ -203,16 +205,14 @@ class Run:
             cpus=latest.cpus if latest else None,
             node_count=latest.node_count if latest else None,
             resumptions=resumptions,
-            lifecycle=[LifecycleEntry.from_graphql(entry) for entry in details.lifecycle] if details else [],
-            events=[RunEvent.from_graphql(event) for event in details.formatted_run_events]
-            if details
-            else [],
+            lifecycle=[LifecycleEntry.from_graphql(entry) for entry in full.lifecycle] if full else [],
+            events=[RunEvent.from_graphql(event) for event in full.formatted_run_events] if full else [],
             metadata=dict(details.metadata) if details and isinstance(details.metadata, dict) else None,
             image=details.image if details else None,
         )
 
 
-def _submitted_config(details: RunDetailFields | None) -> RunConfig | None:
+def _submitted_config(details: RunSubmission | None) -> RunConfig | None:
     original = details.original_run_input if details else None
     if not isinstance(original, dict):
         return None
@@ -224,7 +224,7 @@ def _submitted_config(details: RunDetailFields | None) -> RunConfig | None:
 
 
 def _config_from_known_fields(
-    run: RunFields, latest: Resumption | None, details: RunDetailFields | None
+    run: RunFields, latest: Resumption | None, details: RunSubmission | None
 ) -> RunConfig:
     compute = ComputeConfig(
         cluster=latest.cluster if latest else None,

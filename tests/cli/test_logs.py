@@ -51,11 +51,6 @@ def test_logs_of_one_rank(cli: Cli, failed: str) -> None:
     assert cli("logs", failed, "--rank", "1").stdout == lines(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local server bug: mcli/local/engine.py picks the first node with a non-zero exit code, and rank 0, "
-    "killed when rank 1 failed, has one",
-)
 def test_logs_of_the_failed_rank(cli: Cli, failed: str) -> None:
     assert cli("logs", failed, "--failed").stdout == lines(1)
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         RunDetailFieldsNodes,
         RunFields,
         RunFieldsResumptions,
+        RunSubmission,
     )
     from .get_run_logs import GetRunLogs, GetRunLogsGetRunLogsV2
     from .get_runs_paginated import (
@@ -86,6 +87,7 @@ _LAZY_IMPORTS = {
     "RunFilters": ".input_types",
     "RunStatus": ".enums",
     "RunStatusInFilter": ".input_types",
+    "RunSubmission": ".fragments",
     "RunType": ".enums",
     "RunTypeInFilter": ".input_types",
     "SessionBaseClient": ".base_client",
@@ -152,6 +154,7 @@ __all__ = [
     "RunFilters",
     "RunStatus",
     "RunStatusInFilter",
+    "RunSubmission",
     "RunType",
     "RunTypeInFilter",
     "SessionBaseClient",

@@ -42,34 +42,8 @@ class MAPIClient(SessionBaseClient):
               createRun(createRunData: $createRunData) {
                 ...RunFields
                 details {
-                  ...RunDetailFields
+                  ...RunSubmission
                 }
-              }
-            }
-
-            fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
-              lifecycle {
-                executionIndex
-                status
-                startTime
-                endTime
-                reason
-              }
-              nodes {
-                rank
-                name
-                status
-                reason
-              }
-              formattedRunEvents {
-                resumptionIndex
-                eventType
-                eventTime
-                eventMessage
               }
             }
 
@@ -103,6 +77,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {"createRunData": create_run_data}
@@ -124,10 +105,7 @@ class MAPIClient(SessionBaseClient):
             }
 
             fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
+              ...RunSubmission
               lifecycle {
                 executionIndex
                 status
@@ -179,6 +157,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {"getRunsData": get_runs_data}
@@ -228,10 +213,7 @@ class MAPIClient(SessionBaseClient):
             }
 
             fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
+              ...RunSubmission
               lifecycle {
                 executionIndex
                 status
@@ -283,6 +265,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {
@@ -317,10 +306,7 @@ class MAPIClient(SessionBaseClient):
             }
 
             fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
+              ...RunSubmission
               lifecycle {
                 executionIndex
                 status
@@ -372,6 +358,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {
@@ -401,10 +394,7 @@ class MAPIClient(SessionBaseClient):
             }
 
             fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
+              ...RunSubmission
               lifecycle {
                 executionIndex
                 status
@@ -456,6 +446,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {
@@ -488,10 +485,7 @@ class MAPIClient(SessionBaseClient):
             }
 
             fragment RunDetailFields on RunDetails {
-              image
-              originalRunInput
-              metadata
-              lastExecutionId
+              ...RunSubmission
               lifecycle {
                 executionIndex
                 status
@@ -543,6 +537,13 @@ class MAPIClient(SessionBaseClient):
                 estimatedEndTime
                 reason
               }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
             }
             """)
         variables: dict[str, object] = {

@@ -7,9 +7,9 @@ from pydantic import Field
 
 from .base_model import BaseModel
 from .fragments import (
-    RunDetailFields,
     RunFields,
     RunFieldsResumptions,  # noqa: F401
+    RunSubmission,
 )
 
 
@@ -21,6 +21,6 @@ class CreateRunCreateRun(RunFields):
     details: Optional["CreateRunCreateRunDetails"]
 
 
-CreateRunCreateRunDetails = RunDetailFields
+CreateRunCreateRunDetails = RunSubmission
 CreateRun.model_rebuild()
 CreateRunCreateRun.model_rebuild()

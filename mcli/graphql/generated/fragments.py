@@ -12,11 +12,14 @@ from .base_model import BaseModel
 from .enums import RunStatus, RunType
 
 
-class RunDetailFields(BaseModel):
+class RunSubmission(BaseModel):
     image: str | None
     original_run_input: JSONValue | None = Field(alias="originalRunInput")
     metadata: JSONValue | None
     last_execution_id: str | None = Field(alias="lastExecutionId")
+
+
+class RunDetailFields(RunSubmission):
     lifecycle: list["RunDetailFieldsLifecycle"]
     nodes: list["RunDetailFieldsNodes"]
     formatted_run_events: list["RunDetailFieldsFormattedRunEvents"] = Field(alias="formattedRunEvents")
@@ -80,5 +83,6 @@ class RunFieldsResumptions(BaseModel):
     reason: str | None
 
 
+RunSubmission.model_rebuild()
 RunDetailFields.model_rebuild()
 RunFields.model_rebuild()
