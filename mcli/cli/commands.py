@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 import mcli
-from mcli.cli.common import CLIError, resolved
+from mcli.cli.common import CLIError
 from mcli.cli.follow import follow
 from mcli.cli.output import Style, format_time, run_duration, status_styles, table, terminal_width
 from mcli.models import ComputeConfig, Run, RunConfig
@@ -47,7 +47,7 @@ def apply_overrides(config: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = apply_overrides(RunConfig.from_file(args.file), args)
-    created = resolved(mcli.create_run(config))
+    created = mcli.create_run(config)
     print(created.name, flush=True)
     if not args.follow:
         return 0
@@ -87,14 +87,12 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 
 def get_runs(args: argparse.Namespace) -> int:
-    runs = resolved(
-        mcli.get_runs(
-            cluster_names=_split(args.cluster),
-            statuses=_split(args.status),
-            before=args.before,
-            after=args.after,
-            limit=args.limit,
-        )
+    runs = mcli.get_runs(
+        cluster_names=_split(args.cluster),
+        statuses=_split(args.status),
+        before=args.before,
+        after=args.after,
+        limit=args.limit,
     )
     if args.json:
         print(json.dumps([run_summary(run) for run in runs], indent=2))
@@ -132,10 +130,8 @@ def logs(args: argparse.Namespace) -> int:
                 "--failed picks the failed node of a finished run; it cannot be used with --follow"
             )
         return follow(args.run, rank=args.rank, timestamps=args.timestamps, tail=args.tail, wait=False)
-    text = resolved(
-        mcli.get_run_logs(
-            args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail
-        )
+    text = mcli.get_run_logs(
+        args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail
     )
     sys.stdout.write(text)
     return 0
@@ -156,7 +152,7 @@ _ConfigDumper.add_representer(str, _represent_str)
 
 
 def describe_run(args: argparse.Namespace) -> int:
-    run = resolved(mcli.get_run(args.run))
+    run = mcli.get_run(args.run)
     style = Style(sys.stdout)
     reason = f" ({run.reason})" if run.reason else ""
     gpus = f"{run.gpus if run.gpus is not None else '?'} GPU(s)" + (
@@ -218,7 +214,7 @@ def describe_run(args: argparse.Namespace) -> int:
 
 def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
     """Look the runs up (so a typo fails before anything happens), then ask unless --yes."""
-    found = resolved(mcli.get_runs(runs=names))
+    found = mcli.get_runs(runs=names)
     missing = sorted(set(names) - {run.name for run in found})
     if missing:
         raise CLIError(f"no run named {', '.join(missing)}")
@@ -237,14 +233,14 @@ def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
 
 def stop_runs(args: argparse.Namespace) -> int:
     found = _confirm("stop", args.names, args.yes)
-    for run in resolved(mcli.stop_runs(found)):
+    for run in mcli.stop_runs(found):
         print(f"Stopping run {run.name} ({run.status.value})")
     return 0
 
 
 def delete_runs(args: argparse.Namespace) -> int:
     found = _confirm("delete", args.names, args.yes)
-    for run in resolved(mcli.delete_runs(found)):
+    for run in mcli.delete_runs(found):
         print(f"Deleted run {run.name}")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import mcli
-from mcli.cli.common import CLIError, quiet_interrupted_work, resolved
+from mcli.cli.common import CLIError
 from mcli.cli.output import Spinner, Style
 from mcli.models import Run, RunStatus
 
@@ -55,7 +55,7 @@ def _wait_until_started(name: str) -> None:
 def _stream_logs(
     name: str, rank: int | None = None, timestamps: bool = False, tail: int | None = None
 ) -> None:
-    for line in resolved(mcli.follow_run_logs(name, rank=rank, timestamps=timestamps, tail=tail)):
+    for line in mcli.follow_run_logs(name, rank=rank, timestamps=timestamps, tail=tail):
         # Each line keeps its newline; flush so that a pipe sees lines as they come.
         print(line, end="", flush=True)
 
@@ -77,7 +77,6 @@ def _report_end(run: Run) -> int:
 
 
 def _interrupted(name: str) -> int:
-    quiet_interrupted_work()
     print(
         f"\nmcli: stopped following; run {name} keeps going (stop it with: mcli stop run {name})",
         file=sys.stderr,

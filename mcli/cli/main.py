@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import mcli
 from mcli.cli import commands
-from mcli.cli.common import CLIError, quiet_interrupted_work
+from mcli.cli.common import CLIError
 from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
 from mcli.local.cli import register as register_local
 
@@ -261,7 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except KeyboardInterrupt:
-        quiet_interrupted_work()
         print("\nmcli: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
