@@ -16,6 +16,7 @@ from mcli.core.errors import (
     NotFoundError,
     RunFailed,
 )
+from mcli.core.retry import RECONNECT
 from mcli.filters import build_name_selector, build_runs_page_input
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import (
@@ -25,7 +26,7 @@ from mcli.graphql.generated.input_types import (
     UpdateRunMetadataInput,
     WatchRunStatusInput,
 )
-from mcli.logs import LogStream, ReconnectPolicy
+from mcli.logs import LogStream
 from mcli.models import Run, RunConfig, RunConfigError, RunStatus
 from mcli.models.run_config import check_json_value
 
@@ -313,7 +314,7 @@ async def _open_log_stream(run: RunRef, variables: dict[str, Any], rank: int | N
         async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
             yield message.get_run_logs_v_2.chunk, message.get_run_logs_v_2.end_offset
 
-    return LogStream(chunks, variables, reconnect=ReconnectPolicy()).start()
+    return LogStream(chunks, variables).start()
 
 
 def follow_run_logs(
@@ -384,7 +385,7 @@ def get_run_logs(
 
 async def _statuses(api: MAPIClient, name: str) -> AsyncIterator[RunStatus]:
     """Each status of a run, resubscribing after a dropped connection (the server resends the current one)."""
-    policy = ReconnectPolicy()
+    policy = RECONNECT
     failures = 0
     while True:
         try:

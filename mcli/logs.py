@@ -9,7 +9,6 @@ import asyncio
 import base64
 import codecs
 import contextlib
-import random
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from mcli.core.errors import APIConnectionError, MAPIException
+from mcli.core.retry import RECONNECT, RetryPolicy
 
 _LINE = re.compile(r"[^\n]*\n")
 _QUEUE_DEPTH = 64
@@ -65,19 +65,6 @@ class LineSplitter:
 Subscribe = Callable[[dict[str, Any]], AsyncIterator[tuple[str, int]]]
 
 
-@dataclass
-class ReconnectPolicy:
-    """Consecutive failed attempts allowed without progress; progress refills the budget."""
-
-    max_attempts: int = 8
-    initial_delay: float = 0.05
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
 class LogStream:
     """An async iterator (and async context manager) of a run's log lines.
 
@@ -90,11 +77,11 @@ class LogStream:
         subscribe: Subscribe,
         variables: dict[str, Any],
         *,
-        reconnect: ReconnectPolicy | None = None,
+        reconnect: RetryPolicy = RECONNECT,
     ) -> None:
         self._subscribe = subscribe
         self._variables = dict(variables)
-        self._reconnect = reconnect or ReconnectPolicy()
+        self._reconnect = reconnect
         self._splitter = LineSplitter()
         self._queue: asyncio.Queue[list[str] | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
         self._pump: asyncio.Task[None] | None = None

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from mcli.core.errors import APIConnectionError, AuthenticationError
-from mcli.logs import LineSplitter, LogLine, LogStream, ReconnectPolicy
+from mcli.core.retry import RetryPolicy
+from mcli.logs import LineSplitter, LogLine, LogStream
 
 TEXT = "héllo ✓ wörld 🚀\nsecond ✓ line\n\nno newline at the end ✓"
 
@@ -76,7 +77,7 @@ async def test_stream_resumes_from_the_last_consumed_offset() -> None:
     data = ("✓ line\n" * 1000 + "tail").encode()
     server = ScriptedServer(data, chunk=7, drop_every=50)  # 7-byte chunks cut characters too
     stream = LogStream(server.subscribe, {"name": "r", "offset": 0, "tail": 10},
-                       reconnect=ReconnectPolicy(initial_delay=0.001, max_delay=0.002))
+                       reconnect=RetryPolicy(max_attempts=8, initial_delay=0.001, max_delay=0.002))
     lines = [line async for line in stream]
     assert "".join(lines) == data.decode()
     assert stream.reconnects > 10
@@ -103,7 +104,7 @@ async def test_budget_runs_out_without_progress() -> None:
         raise APIConnectionError(503, "refused")
         yield  # pragma: no cover
 
-    stream = LogStream(down, {"name": "r", "offset": 0}, reconnect=ReconnectPolicy(max_attempts=4, initial_delay=0.001))
+    stream = LogStream(down, {"name": "r", "offset": 0}, reconnect=RetryPolicy(max_attempts=4, initial_delay=0.001))
     with pytest.raises(APIConnectionError):
         await stream.next_batch()
     assert calls == 4
