@@ -93,6 +93,8 @@ def get_runs(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
 def follow(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
     lines = 0
     chars = 0
+    # Warm up both clients alike (first-call imports, connection pools), so the figure is the stream itself.
+    mcli.get_runs(limit=1)
     started = time.perf_counter()
     if client == "ours":
         for line in mcli.follow_run_logs(job["run"], timeout=60):

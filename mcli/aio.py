@@ -305,16 +305,22 @@ def _log_input(
 
 async def _open_log_stream(run: RunRef, variables: dict[str, Any], rank: int | None) -> LogStream:
     api = connection.client()
-    # Look the run up first, so a run that does not exist (or a rank it lacks) fails now, not at first read.
-    known = run if isinstance(run, Run) else await _fetch_run(api, variables["name"], False)
-    if rank is not None and known.node_count and rank >= known.node_count:
-        raise BadRequestError(400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)")
 
     async def chunks(resume: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
         async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
             yield message.get_run_logs_v_2.chunk, message.get_run_logs_v_2.end_offset
 
-    return LogStream(chunks, variables).start()
+    # Subscribe at once and, meanwhile, look the run up, so that a run that does not exist (or a rank it lacks)
+    # fails now rather than at first read, without paying for the lookup and the subscription one after another.
+    stream = LogStream(chunks, variables).start()
+    try:
+        known = run if isinstance(run, Run) else await _fetch_run(api, variables["name"], False)
+        if rank is not None and known.node_count and rank >= known.node_count:
+            raise BadRequestError(400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)")
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream
 
 
 def follow_run_logs(
