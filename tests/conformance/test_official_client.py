@@ -72,3 +72,18 @@ def test_official_client_bad_key(python: Path, tmp_path: Path) -> None:
     with LocalServer(data_dir=tmp_path / "data", api_key=KEY) as server:
         out = run_script(python, "badkey", server.endpoint, "not-a-valid-key", tmp_path)
         assert "bad key: ok" in out
+
+
+def test_official_client_reads_the_key_we_save(python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mcli
+
+    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("MOSAICML_API_KEY", raising=False)
+    mcli.set_api_key("saved-by-us-0123456789")
+    env = {**os.environ, "MCLI_CONFIG_DIR": str(tmp_path)}
+    env.pop("MOSAICML_API_KEY", None)
+    result = subprocess.run(
+        [str(python), "-c", "from mcli.config import MCLIConfig; print(MCLIConfig.load_config().api_key)"],
+        env=env, capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert result.stdout.strip() == "saved-by-us-0123456789"
