@@ -5,8 +5,10 @@ and returns an awaitable that does the network work. `mcli.sdk` runs those await
 """
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Mapping
+import gc
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import mcli.connection as connection
@@ -103,6 +105,22 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
     return _bounded(work(), timeout)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a listing builds many objects that all stay alive.
+
+    Thousands of new Run objects would otherwise trigger full collections that scan every one of them again,
+    costing about a quarter of a 10,000-run listing. Collection resumes when the listing ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, limit: int | None) -> list[Run]:
     """Follow the cursor; the next page is requested before this one is converted, so server and client overlap."""
 
@@ -115,16 +133,18 @@ async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, li
     seen_cursors: set[str] = set()
     pending: asyncio.Task[Any] | None = asyncio.ensure_future(fetch(page_input, 0))
     try:
-        while pending is not None:
-            page = await pending
-            pending = None
-            have = len(runs) + len(page.runs)
-            if page.has_next_page and page.cursor and (limit is None or have < limit):
-                if page.cursor in seen_cursors:
-                    raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
-                seen_cursors.add(page.cursor)
-                pending = asyncio.ensure_future(fetch(page_input.model_copy(update={"cursor": page.cursor}), have))
-            runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
+        with _gc_paused():
+            while pending is not None:
+                page = await pending
+                pending = None
+                have = len(runs) + len(page.runs)
+                if page.has_next_page and page.cursor and (limit is None or have < limit):
+                    if page.cursor in seen_cursors:
+                        raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
+                    seen_cursors.add(page.cursor)
+                    next_page = page_input.model_copy(update={"cursor": page.cursor})
+                    pending = asyncio.ensure_future(fetch(next_page, have))
+                runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
         return runs if limit is None else runs[:limit]
     finally:
         if pending is not None:
