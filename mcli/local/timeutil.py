@@ -14,8 +14,8 @@ def now() -> float:
 
 def format_datetime(ts: float) -> str:
     """`YYYY-MM-DDTHH:MM:SS.sssZ`, the form every client (including 0.3.3 on old Pythons) parses."""
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # isoformat truncates to milliseconds and is about twice as fast as strftime; it ends in "+00:00".
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def format_log_time(ts: float) -> str:

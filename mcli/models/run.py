@@ -184,9 +184,9 @@ class Run:
             created_at=run.created_at,
             updated_at=run.updated_at,
             config=submitted or known,
-            # startedAt/completedAt are mcli extensions; fall back to the executions' times without them.
-            started_at=run.started_at or (resumptions[0].started_at if resumptions else None),
-            completed_at=run.completed_at or (latest.ended_at if latest and status.is_terminal() else None),
+            # From the executions: the first one's start, and the latest one's end once the run is terminal.
+            started_at=resumptions[0].started_at if resumptions else None,
+            completed_at=latest.ended_at if latest and status.is_terminal() else None,
             # The official client read the reason from the last resumption only; prefer the run's own.
             reason=run.reason if run.reason is not None else (latest.reason if latest else None),
             submitted_config=submitted,

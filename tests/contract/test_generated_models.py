@@ -29,8 +29,6 @@ def run_payload(**overrides: object) -> dict[str, object]:
         "maxDurationSeconds": None,
         "isDeleted": False,
         "runType": "TRAINING",
-        "startedAt": None,
-        "completedAt": None,
         "resumptions": [
             {
                 "executionIndex": 0,

@@ -54,8 +54,6 @@ def run_payload(**overrides: Any) -> dict[str, Any]:
         "maxDurationSeconds": None,
         "isDeleted": False,
         "runType": "TRAINING",
-        "startedAt": None,
-        "completedAt": None,
         "resumptions": [resumption(0)],
         **overrides,
     }
@@ -244,7 +242,7 @@ def test_no_resumptions_is_tolerated() -> None:
     assert run.config.compute == ComputeConfig()
 
 
-def test_started_and_completed_fall_back_to_execution_times() -> None:
+def test_started_and_completed_come_from_execution_times() -> None:
     run = build(
         run_payload(
             status="COMPLETED",
@@ -256,11 +254,6 @@ def test_started_and_completed_fall_back_to_execution_times() -> None:
     )
     assert run.started_at == datetime(2024, 1, 1, tzinfo=UTC)
     assert run.completed_at == datetime(2024, 1, 3, tzinfo=UTC)
-    explicit = build(
-        run_payload(startedAt="2024-02-01T00:00:00Z", completedAt="2024-02-02T00:00:00Z", status="STOPPED")
-    )
-    assert explicit.started_at == datetime(2024, 2, 1, tzinfo=UTC)
-    assert explicit.completed_at == datetime(2024, 2, 2, tzinfo=UTC)
     assert build(run_payload()).completed_at is None  # still running
 
 

@@ -62,8 +62,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName
@@ -142,8 +140,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName
@@ -250,8 +246,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName
@@ -343,8 +337,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName
@@ -431,8 +423,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName
@@ -522,8 +512,6 @@ class MAPIClient(SessionBaseClient):
               maxDurationSeconds
               isDeleted
               runType
-              startedAt
-              completedAt
               resumptions {
                 executionIndex
                 clusterName

@@ -62,8 +62,6 @@ class RunFields(BaseModel):
     max_duration_seconds: int | None = Field(alias="maxDurationSeconds")
     is_deleted: bool = Field(alias="isDeleted")
     run_type: RunType = Field(alias="runType")
-    started_at: Annotated[datetime, BeforeValidator(parse_datetime)] | None = Field(alias="startedAt")
-    completed_at: Annotated[datetime, BeforeValidator(parse_datetime)] | None = Field(alias="completedAt")
     resumptions: list["RunFieldsResumptions"]
 
 
