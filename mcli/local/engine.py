@@ -23,6 +23,7 @@ from typing import Any
 from mcli.local.errors import ApiError, bad_request, not_found
 from mcli.local.logs import MAX_CHUNK, MAX_CHUNK_WITH_TIMESTAMPS, LogFile, utf8_complete_length
 from mcli.local.placement import Capacity, Placer, RankSlot
+from mcli.local.process import ChildProcess
 from mcli.local.records import TERMINAL_STATUSES, Details, Resumption, Run, RunFilter, User
 from mcli.local.runinput import RunSpec, generate_name, parse_run_input
 from mcli.local.store import Store
@@ -39,7 +40,7 @@ PIPE_READ = 64 * 1024
 class ActiveRun:
     run: Run
     slots: list[RankSlot]
-    procs: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
+    procs: dict[int, ChildProcess] = field(default_factory=dict)
     stop_reason: str | None = None
     failure: str | None = None
     task: asyncio.Task[None] | None = None
@@ -274,17 +275,7 @@ class Engine:
             )
             logfile = LogFile(self.log_path(run.id, 0, rank), writable=True)
             self._live_logs[logfile.path] = logfile
-            proc = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                run.command,
-                cwd=work_dir,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = ChildProcess(run.command, cwd=work_dir, env=env)
             active.procs[rank] = proc
             self.store.update_node(
                 run.id, 0, rank, status="RUNNING", pid=proc.pid, proc_start=_proc_start_time(proc.pid)
@@ -303,14 +294,10 @@ class Engine:
                 live.close()
 
     async def _pump(
-        self, active: ActiveRun, rank: int, proc: asyncio.subprocess.Process, logfile: LogFile
+        self, active: ActiveRun, rank: int, proc: ChildProcess, logfile: LogFile
     ) -> None:
         """Copy a rank's merged stdout/stderr into its log as it arrives, then record its exit."""
-        assert proc.stdout is not None
-        while True:
-            data = await proc.stdout.read(PIPE_READ)
-            if not data:
-                break
+        async for data in proc.output(PIPE_READ):
             logfile.append(data, now())
         code = await proc.wait()
         logfile.close()
