@@ -5,7 +5,9 @@ once and from inside a running event loop (a notebook), with no per-call thread 
 """
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -70,3 +72,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         future.cancel()
         finished.wait(timeout=2)
         raise
+
+
+@atexit.register
+def _cancel_leftover_work() -> None:
+    """At exit, cancel what is still pending on the shared loop (e.g. after Ctrl-C) and let it unwind briefly."""
+    loop = started_loop()
+    if loop is None:
+        return
+
+    async def cancel_pending() -> None:
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1)
+
+    with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+        asyncio.run_coroutine_threadsafe(cancel_pending(), loop).result(timeout=2)
