@@ -113,6 +113,9 @@ def test_two_ranks_tail_and_timestamps() -> None:
                                     compute={"nodes": 2}))
     assert "".join(mcli.follow_run_logs(run, rank=1)) == "".join(f"rank 1 says {i}\n" for i in (1, 2, 3))
     assert mcli.get_run_logs(run, rank=0, tail=1) == "rank 0 says 3\n"
+    assert mcli.get_run_logs(run, rank=1, resumption=0) == "".join(f"rank 1 says {i}\n" for i in (1, 2, 3))
+    with pytest.raises(mcli.BadRequestError):
+        mcli.get_run_logs(run, resumption=1)  # it has run once
     stamped = list(mcli.follow_run_logs(run, rank=0, timestamps=True))
     parsed = [LogLine.from_line(line) for line in stamped]
     assert [p.text for p in parsed] == [f"rank 0 says {i}\n" for i in (1, 2, 3)]
