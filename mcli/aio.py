@@ -323,18 +323,19 @@ def _log_input(
     return log_input.model_dump(by_alias=True, exclude_none=True)
 
 
-async def _open_log_stream(run: RunRef, variables: dict[str, Any], rank: int | None) -> LogStream:
+async def _open_log_stream(variables: dict[str, Any], rank: int | None) -> LogStream:
     api = connection.client()
 
     async def chunks(resume: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
         async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
             yield message.get_run_logs_v_2.chunk, message.get_run_logs_v_2.end_offset
 
-    # Subscribe at once and, meanwhile, look the run up, so that a run that does not exist (or a rank it lacks)
-    # fails now rather than at first read, without paying for the lookup and the subscription one after another.
+    # Subscribe at once and, meanwhile, look the run up (a Run object may be stale: deleted, or another user's),
+    # so that a run that does not exist or a rank it lacks fails now rather than at first read, without paying
+    # for the lookup and the subscription one after another.
     stream = LogStream(chunks, variables).start()
     try:
-        known = run if isinstance(run, Run) else await _fetch_run(api, variables["name"], False)
+        known = await _fetch_run(api, variables["name"], False)
         if rank is not None and known.node_count and rank >= known.node_count:
             raise BadRequestError(400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)")
     except BaseException:
@@ -367,7 +368,7 @@ def follow_run_logs(
     )
     timeout = _check_timeout(timeout)
     _start()
-    return _bounded(_open_log_stream(run, variables, rank), timeout)
+    return _bounded(_open_log_stream(variables, rank), timeout)
 
 
 def get_run_logs(
@@ -394,7 +395,7 @@ def get_run_logs(
     _start()
 
     async def work() -> str:
-        stream = await _open_log_stream(run, variables, rank)
+        stream = await _open_log_stream(variables, rank)
         parts: list[str] = []
         try:
             while (batch := await stream.next_batch()) is not None:

@@ -184,3 +184,10 @@ def test_delete_hides_the_run() -> None:
     assert mcli.get_runs([run]) == []
     with pytest.raises(mcli.NotFoundError):
         mcli.get_run(run)
+
+
+def test_a_stale_run_object_is_reported_when_following_starts() -> None:
+    run = mcli.create_run(config("true"))
+    mcli.delete_run(run)
+    with pytest.raises(mcli.NotFoundError):
+        mcli.follow_run_logs(run)  # the Run object still names it, but it is gone
