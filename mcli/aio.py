@@ -36,6 +36,7 @@ T = TypeVar("T")
 
 RunRef = str | Run
 PAGE_SIZE = 500
+CONVERT_SLICE = 50
 _FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.STOPPED, RunStatus.FAILED_PULL})
 
 
@@ -140,11 +141,19 @@ async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, li
                 have = len(runs) + len(page.runs)
                 if page.has_next_page and page.cursor and (limit is None or have < limit):
                     if page.cursor in seen_cursors:
-                        raise APIConnectionError(502, "the server returned the same page cursor twice; stopping")
+                        raise APIConnectionError(
+                            502, "the server returned the same page cursor twice; stopping"
+                        )
                     seen_cursors.add(page.cursor)
                     next_page = page_input.model_copy(update={"cursor": page.cursor})
                     pending = asyncio.ensure_future(fetch(next_page, have))
-                runs.extend(Run.from_graphql(item, item.details) for item in page.runs)
+                # Convert in slices, yielding between them, so the next request goes out while this page converts.
+                for start in range(0, len(page.runs), CONVERT_SLICE):
+                    await asyncio.sleep(0)
+                    runs.extend(
+                        Run.from_graphql(item, item.details)
+                        for item in page.runs[start : start + CONVERT_SLICE]
+                    )
         return runs if limit is None else runs[:limit]
     finally:
         if pending is not None:
@@ -196,7 +205,9 @@ async def _fetch_run(api: MAPIClient, name: str, include_details: bool) -> Run:
     return Run.from_graphql(page.runs[0], page.runs[0].details)
 
 
-def get_run(run: RunRef, *, timeout: float | None = 10, include_details: bool = True) -> Coroutine[Any, Any, Run]:
+def get_run(
+    run: RunRef, *, timeout: float | None = 10, include_details: bool = True
+) -> Coroutine[Any, Any, Run]:
     """One run by name; raises NotFoundError when there is none."""
     name = _run_name(run)
     timeout = _check_timeout(timeout)
@@ -253,7 +264,9 @@ def _single(runs: Coroutine[Any, Any, list[Run]], name: str) -> Coroutine[Any, A
     return work()
 
 
-def stop_run(run: RunRef, *, reason: str | None = None, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+def stop_run(
+    run: RunRef, *, reason: str | None = None, timeout: float | None = 10
+) -> Coroutine[Any, Any, Run]:
     """Stop one run; raises NotFoundError when there is none."""
     name = _run_name(run)
     return _single(stop_runs([name], reason=reason, timeout=timeout), name)
@@ -265,7 +278,9 @@ def delete_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any
     return _single(delete_runs([name], timeout=timeout), name)
 
 
-def update_run_metadata(run: RunRef, metadata: Mapping[str, Any], *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+def update_run_metadata(
+    run: RunRef, metadata: Mapping[str, Any], *, timeout: float | None = 10
+) -> Coroutine[Any, Any, Run]:
     """Merge keys into a run's metadata (keys not given are kept)."""
     name = _run_name(run)
     if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
@@ -308,7 +323,9 @@ def _log_input(
         raise ValueError("failed=True picks the first failed rank; do not pass rank with it")
     if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
         raise ValueError(f"tail must be a number of lines (an int >= 0), got {tail!r}")
-    if resumption is not None and (isinstance(resumption, bool) or not isinstance(resumption, int) or resumption < 0):
+    if resumption is not None and (
+        isinstance(resumption, bool) or not isinstance(resumption, int) or resumption < 0
+    ):
         raise ValueError(f"resumption must be an execution index (an int >= 0), got {resumption!r}")
     log_input = GetRunLogsInput(
         name=name,
@@ -337,7 +354,9 @@ async def _open_log_stream(variables: dict[str, Any], rank: int | None) -> LogSt
     try:
         known = await _fetch_run(api, variables["name"], False)
         if rank is not None and known.node_count and rank >= known.node_count:
-            raise BadRequestError(400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)")
+            raise BadRequestError(
+                400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)"
+            )
     except BaseException:
         await stream.aclose()
         raise
@@ -450,12 +469,16 @@ def _reached(status: RunStatus, target: RunStatus) -> bool:
     return status.after(target)
 
 
-def wait_for_run_status(run: RunRef, status: RunStatus | str, *, timeout: float | None = None) -> Coroutine[Any, Any, Run]:
+def wait_for_run_status(
+    run: RunRef, status: RunStatus | str, *, timeout: float | None = None
+) -> Coroutine[Any, Any, Run]:
     """Return the Run once it reaches `status` (or a later one); RunFailed if it ends first; TimeoutError after `timeout`."""
     name = _run_name(run)
     target = status if isinstance(status, RunStatus) else RunStatus.from_string(status)
     if target == RunStatus.UNKNOWN:
-        raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(s.value for s in RunStatus)}")
+        raise ValueError(
+            f"unknown run status {status!r}; expected one of {', '.join(s.value for s in RunStatus)}"
+        )
     timeout = _check_timeout(timeout)
     _start()
 
