@@ -82,8 +82,14 @@ def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def _pids_running(pattern: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """Processes whose command line contains `pattern` (psutil, so no procps tools are needed)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if pattern in " ".join(process.info["cmdline"] or []):
+            found.append(process.info["pid"])
+    return found
 
 
 async def test_first_start_prints_key_and_sigterm_stops_runs(server_process: ServerProcess) -> None:
