@@ -18,7 +18,7 @@ from mcli.core.errors import (
     NotFoundError,
     RunFailed,
 )
-from mcli.core.retry import RECONNECT
+from mcli.core.retry import resubscribing
 from mcli.filters import build_name_selector, build_runs_page_input
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import (
@@ -72,34 +72,41 @@ def _run_names(runs: object) -> list[str]:
     return list(dict.fromkeys(_run_name(run) for run in runs))
 
 
-def _check_rank(rank: object) -> int | None:
-    if rank is None:
+def _optional_index(value: object, what: str) -> int | None:
+    if value is None:
         return None
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
-        raise ValueError(f"rank must be a node rank (an int >= 0), got {rank!r}")
-    return rank
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} (an int >= 0), got {value!r}")
+    return value
 
 
-def _start() -> None:
-    # Resolving credentials here makes a missing key fail at call time, with no network.
-    connection.credentials()
+def _start() -> connection.Credentials:
+    # Resolved once per call, here, so that a missing key fails at call time, with no network.
+    return connection.credentials()
 
 
 # --- runs -------------------------------------------------------------------------------------------------
 
 
+def as_run_config(run: object) -> RunConfig:
+    """A RunConfig from a RunConfig or a mapping of its fields."""
+    if isinstance(run, RunConfig):
+        return run
+    if isinstance(run, Mapping):
+        return RunConfig.from_dict(run)
+    raise RunConfigError(f"run must be a RunConfig or a mapping of its fields, got {type(run).__name__}")
+
+
 def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Launch a run; raises InstanceTypeUnavailable when the requested compute can never be placed."""
-    if not isinstance(run, RunConfig | Mapping):
-        raise RunConfigError(f"run must be a RunConfig or a mapping of its fields, got {type(run).__name__}")
-    config = run if isinstance(run, RunConfig) else RunConfig.from_dict(run)
+    config = as_run_config(run)
     config.validate_for_submit()
     run_input = config.to_run_input()
     timeout = _check_timeout(timeout)
-    _start()
+    creds = _start()
 
     async def work() -> Run:
-        result = await connection.client().create_run(CreateRunInput(run_input=run_input))
+        result = await connection.client(creds).create_run(CreateRunInput(run_input=run_input))
         created = result.create_run[0]
         return Run.from_graphql(created, created.details)
 
@@ -189,10 +196,10 @@ def get_runs(
         include_deleted=include_deleted,
     )
     timeout = _check_timeout(timeout)
-    _start()
+    creds = _start()
 
     async def work() -> list[Run]:
-        return await _page_runs(connection.client(), page_input, include_details, limit)
+        return await _page_runs(connection.client(creds), page_input, include_details, limit)
 
     return _bounded(work(), timeout)
 
@@ -211,12 +218,12 @@ def get_run(
     """One run by name; raises NotFoundError when there is none."""
     name = _run_name(run)
     timeout = _check_timeout(timeout)
-    _start()
-    return _bounded(_fetch_run_now(name, include_details), timeout)
+    creds = _start()
 
+    async def work() -> Run:
+        return await _fetch_run(connection.client(creds), name, include_details)
 
-async def _fetch_run_now(name: str, include_details: bool) -> Run:
-    return await _fetch_run(connection.client(), name, include_details)
+    return _bounded(work(), timeout)
 
 
 def stop_runs(
@@ -229,11 +236,11 @@ def stop_runs(
     timeout = _check_timeout(timeout)
     if not names:
         return _done([])
-    _start()
+    creds = _start()
 
     async def work() -> list[Run]:
         options = StopRunsInput(reason=reason) if reason else None
-        result = await connection.client().stop_runs(build_name_selector(names), options)
+        result = await connection.client(creds).stop_runs(build_name_selector(names), options)
         return [Run.from_graphql(item, item.details) for item in result.stop_runs]
 
     return _bounded(work(), timeout)
@@ -245,10 +252,10 @@ def delete_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Corout
     timeout = _check_timeout(timeout)
     if not names:
         return _done([])
-    _start()
+    creds = _start()
 
     async def work() -> list[Run]:
-        result = await connection.client().delete_runs(build_name_selector(names))
+        result = await connection.client(creds).delete_runs(build_name_selector(names))
         return [Run.from_graphql(item, item.details) for item in result.delete_runs]
 
     return _bounded(work(), timeout)
@@ -288,10 +295,10 @@ def update_run_metadata(
     payload = dict(metadata)
     check_json_value(payload, "metadata")
     timeout = _check_timeout(timeout)
-    _start()
+    creds = _start()
 
     async def work() -> Run:
-        result = await connection.client().update_run_metadata(
+        result = await connection.client(creds).update_run_metadata(
             build_name_selector([name]), UpdateRunMetadataInput(metadata=payload)
         )
         if not result.update_run_metadata:
@@ -319,14 +326,11 @@ def _log_input(
     tail: int | None,
     resumption: int | None,
 ) -> dict[str, Any]:
+    rank = _optional_index(rank, "rank must be a node rank")
+    tail = _optional_index(tail, "tail must be a number of lines")
+    resumption = _optional_index(resumption, "resumption must be an execution index")
     if failed and rank is not None:
         raise ValueError("failed=True picks the first failed rank; do not pass rank with it")
-    if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
-        raise ValueError(f"tail must be a number of lines (an int >= 0), got {tail!r}")
-    if resumption is not None and (
-        isinstance(resumption, bool) or not isinstance(resumption, int) or resumption < 0
-    ):
-        raise ValueError(f"resumption must be an execution index (an int >= 0), got {resumption!r}")
     log_input = GetRunLogsInput(
         name=name,
         follow=follow,
@@ -340,8 +344,9 @@ def _log_input(
     return log_input.model_dump(by_alias=True, exclude_none=True)
 
 
-async def _open_log_stream(variables: dict[str, Any], rank: int | None) -> LogStream:
-    api = connection.client()
+async def _open_log_stream(creds: connection.Credentials, variables: dict[str, Any]) -> LogStream:
+    api = connection.client(creds)
+    rank = variables.get("nodeRank")
 
     async def chunks(resume: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
         async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
@@ -379,15 +384,15 @@ def follow_run_logs(
     variables = _log_input(
         _run_name(run),
         follow=True,
-        rank=_check_rank(rank),
+        rank=rank,
         timestamps=bool(timestamps),
         failed=False,
         tail=tail,
         resumption=resumption,
     )
     timeout = _check_timeout(timeout)
-    _start()
-    return _bounded(_open_log_stream(variables, rank), timeout)
+    creds = _start()
+    return _bounded(_open_log_stream(creds, variables), timeout)
 
 
 def get_run_logs(
@@ -404,17 +409,17 @@ def get_run_logs(
     variables = _log_input(
         _run_name(run),
         follow=False,
-        rank=_check_rank(rank),
+        rank=rank,
         timestamps=bool(timestamps),
         failed=bool(failed),
         tail=tail,
         resumption=resumption,
     )
     timeout = _check_timeout(timeout)
-    _start()
+    creds = _start()
 
     async def work() -> str:
-        stream = await _open_log_stream(variables, rank)
+        stream = await _open_log_stream(creds, variables)
         parts: list[str] = []
         try:
             while (batch := await stream.next_batch()) is not None:
@@ -431,23 +436,12 @@ def get_run_logs(
 
 async def _statuses(api: MAPIClient, name: str) -> AsyncIterator[RunStatus]:
     """Each status of a run, resubscribing after a dropped connection (the server resends the current one)."""
-    policy = RECONNECT
-    failures = 0
-    while True:
-        try:
-            async for message in api.watch_run_status(WatchRunStatusInput(name=name)):
-                failures = 0
-                yield RunStatus.from_string(message.watch_run_status.value)
-            return
-        except APIConnectionError:
-            failures += 1
-            if failures >= policy.max_attempts:
-                raise
-            await asyncio.sleep(policy.delay(failures))
+    async for message in resubscribing(lambda: api.watch_run_status(WatchRunStatusInput(name=name))):
+        yield RunStatus.from_string(message.watch_run_status.value)
 
 
-async def _watch(run: RunRef) -> AsyncGenerator[Run, None]:
-    api = connection.client()
+async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[Run, None]:
+    api = connection.client(creds)
     current = run if isinstance(run, Run) else await _fetch_run(api, run, False)
     async for status in _statuses(api, current.name):
         current = dataclasses.replace(current, status=status)
@@ -457,8 +451,7 @@ async def _watch(run: RunRef) -> AsyncGenerator[Run, None]:
 def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
     """Yield a fresh Run at each status change, starting with the current status; ends after a terminal one."""
     _run_name(run)
-    _start()
-    return _watch(run)
+    return _watch(_start(), run)
 
 
 def _reached(status: RunStatus, target: RunStatus) -> bool:
@@ -480,10 +473,10 @@ def wait_for_run_status(
             f"unknown run status {status!r}; expected one of {', '.join(s.value for s in RunStatus)}"
         )
     timeout = _check_timeout(timeout)
-    _start()
+    creds = _start()
 
     async def work() -> Run:
-        api = connection.client()
+        api = connection.client(creds)
         async for seen in _statuses(api, name):
             if _reached(seen, target):
                 return await _fetch_run(api, name, True)

@@ -33,7 +33,9 @@ class Credentials:
 
 _lock = threading.Lock()
 _embedded_server: "LocalServer | None" = None
-_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Credentials, AsyncSession, MAPIClient]]"
+_sessions: (
+    "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Credentials, AsyncSession, MAPIClient]]"
+)
 _sessions = weakref.WeakKeyDictionary()
 # Sessions replaced after a key change close in the background; keep them referenced until they have.
 _closing: "set[asyncio.Task[None]]" = set()
@@ -66,10 +68,9 @@ def _embedded_credentials() -> Credentials:
     return Credentials(server.endpoint, server.api_key)
 
 
-def client() -> MAPIClient:
-    """The typed client for the running loop; a new session when the credentials changed."""
+def client(wanted: Credentials) -> MAPIClient:
+    """The typed client for `wanted` on the running loop; a new session when the credentials changed."""
     loop = asyncio.get_running_loop()
-    wanted = credentials()
     cached = _sessions.get(loop)
     if cached is not None and cached[0] == wanted:
         return cached[2]

@@ -16,8 +16,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from mcli.core.errors import APIConnectionError, MAPIException
-from mcli.core.retry import RECONNECT, RetryPolicy
+from mcli.core.errors import MAPIException
+from mcli.core.retry import RECONNECT, RetryPolicy, resubscribing
 
 _LINE = re.compile(r"[^\n]*\n")
 _QUEUE_DEPTH = 64
@@ -87,7 +87,7 @@ class LogStream:
         self._pump: asyncio.Task[None] | None = None
         self._buffer: list[str] = []
         self._done = False
-        self.reconnects = 0
+        self._opened = 0
         self.offset = int(variables.get("offset") or 0)
 
     def start(self) -> "LogStream":
@@ -97,22 +97,11 @@ class LogStream:
 
     async def _run(self) -> None:
         try:
-            failures = 0
-            while True:
-                try:
-                    async for chunk, end_offset in self._subscribe(self._resume_variables()):
-                        lines = self._splitter.feed(base64.b64decode(chunk))
-                        self.offset = end_offset
-                        failures = 0
-                        if lines:
-                            await self._queue.put(lines)
-                    break
-                except APIConnectionError:
-                    failures += 1
-                    if failures >= self._reconnect.max_attempts:
-                        raise
-                    self.reconnects += 1
-                    await asyncio.sleep(self._reconnect.delay(failures))
+            async for chunk, end_offset in resubscribing(self._open, self._reconnect):
+                lines = self._splitter.feed(base64.b64decode(chunk))
+                self.offset = end_offset
+                if lines:
+                    await self._queue.put(lines)
             tail = self._splitter.finish()
             if tail:
                 await self._queue.put(tail)
@@ -122,13 +111,20 @@ class LogStream:
         except BaseException as error:
             await self._queue.put(error)
 
-    def _resume_variables(self) -> dict[str, Any]:
+    def _open(self) -> AsyncIterator[tuple[str, int]]:
+        """(Re)subscribe from the end offset of the last chunk consumed."""
+        self._opened += 1
         variables = dict(self._variables)
         variables["offset"] = self.offset
         if self.offset:
             # Past the first byte, the offset says where to start; a tail would move it.
             variables.pop("tail", None)
-        return variables
+        return self._subscribe(variables)
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the stream resubscribed after a dropped connection."""
+        return max(0, self._opened - 1)
 
     async def next_batch(self) -> list[str] | None:
         """The next lines (one chunk's worth), or None at the end of the log."""

@@ -104,7 +104,7 @@ class RunFailed(MAPIException):
     default_status = HTTPStatus.CONFLICT
 
     def __init__(self, run: Any, message: str) -> None:
-        super().__init__(HTTPStatus.CONFLICT, message)
+        super().__init__(message=message)
         self.run = run
 
 

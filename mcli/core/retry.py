@@ -1,7 +1,14 @@
 """Which failures are retried, and how long to wait between attempts."""
 
+import asyncio
 import random
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from mcli.core.errors import APIConnectionError
+
+T = TypeVar("T")
 
 # Statuses that mean "not processed, try again later". A GraphQL error is an answer, never retried.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -25,3 +32,25 @@ class RetryPolicy:
 
 # Streams resubscribe after a drop; progress (a message received) refills their budget.
 RECONNECT = RetryPolicy(max_attempts=8, initial_delay=0.05, max_delay=5.0)
+
+
+async def resubscribing(
+    open_stream: Callable[[], AsyncIterator[T]], policy: RetryPolicy = RECONNECT
+) -> AsyncIterator[T]:
+    """The items of a subscription, reopened with `open_stream()` after a dropped connection.
+
+    `open_stream` decides where the new subscription resumes. Only connection failures are retried; any item
+    received refills the budget, so a long stream survives sporadic drops.
+    """
+    failures = 0
+    while True:
+        try:
+            async for item in open_stream():
+                failures = 0
+                yield item
+            return
+        except APIConnectionError:
+            failures += 1
+            if failures >= policy.max_attempts:
+                raise
+            await asyncio.sleep(policy.delay(failures))

@@ -77,7 +77,7 @@ def create_run(
 
     if _priority is not None:
         _deprecated("_priority", "set `scheduling: {priority: ...}` in the RunConfig")
-        config = run if isinstance(run, RunConfig) else RunConfig.from_dict(dict(run))
+        config = mcli.aio.as_run_config(run)
         scheduling = config.scheduling.model_copy(update={"priority": str(_priority)})
         run = config.model_copy(update={"scheduling": scheduling})
     if _job_type is not MCLIJobType.RUN:
