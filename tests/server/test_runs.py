@@ -158,10 +158,11 @@ async def test_stop_escalates_to_sigkill(make_server: Callable[..., LocalServer]
 async def test_queued_under_concurrency_limit(make_server: Callable[..., LocalServer]) -> None:
     server = make_server(max_concurrent_runs=1)
     api = Api(server.endpoint, KEY)
-    await api.create(name="first", command="sleep 0.5")
+    await api.create(name="first", command="sleep 30")
     await api.create(name="second", command="true")
     await api.wait("first", {"RUNNING"})
     assert (await api.get("second"))["status"] == "QUEUED"
+    await api.stop(["first"])  # frees the only slot: the queued run starts
     done = await api.wait("second")
     assert done["status"] == "COMPLETED"
     assert [lc["status"] for lc in done["details"]["lifecycle"]][:2] == ["PENDING", "QUEUED"]
@@ -170,12 +171,13 @@ async def test_queued_under_concurrency_limit(make_server: Callable[..., LocalSe
 async def test_queued_while_gpus_are_full(make_server: Callable[..., LocalServer]) -> None:
     server = make_server(nodes=1, gpus_per_node=4)
     api = Api(server.endpoint, KEY)
-    await api.create(name="big", command="sleep 0.5", compute={"gpus": 4})
+    await api.create(name="big", command="sleep 30", compute={"gpus": 4})
     await api.create(name="small", command='echo "$CUDA_VISIBLE_DEVICES"', compute={"gpus": 2})
     await api.create(name="cpu", command="true", compute={"gpus": 0})
     await api.wait("big", {"RUNNING"})
     assert (await api.get("small"))["status"] == "QUEUED"
     assert (await api.wait("cpu"))["status"] == "COMPLETED"  # CPU-only runs need no GPUs
+    await api.stop(["big"])  # frees the GPUs: the queued run starts
     assert (await api.wait("small"))["status"] == "COMPLETED"
 
 
