@@ -1,6 +1,9 @@
-"""Run lifecycle, scheduling against local capacity, subprocess execution, and the API operations.
+"""The API operations behind the GraphQL resolvers: create, list, stop, delete, update and describe runs, watch a
+run's status and read its logs.
 
-Everything here runs on the server's event loop thread, so in-memory state needs no locks.
+The work is split by job: `lifecycle.py` schedules runs and runs their ranks through an executor
+(`executors/`), `logstream.py` streams logs, and `Engine` here checks each request and ties them together.
+Everything runs on the server's event loop thread, so in-memory state needs no locks.
 """
 
 from __future__ import annotations
@@ -8,58 +11,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import json
-import logging
-import os
-import signal
-import socket
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mcli.local.errors import ApiError, bad_request, not_found
-from mcli.local.logs import MAX_CHUNK, MAX_CHUNK_WITH_TIMESTAMPS, LogFile, utf8_complete_length
-from mcli.local.placement import Capacity, Placer, RankSlot
-from mcli.local.process import ChildProcess
+from mcli.local.executors.base import Executor
+from mcli.local.lifecycle import RunLifecycle
+from mcli.local.logs import RunLogs
+from mcli.local.logstream import LogStreams
 from mcli.local.records import TERMINAL_STATUSES, Details, Resumption, Run, RunFilter, User
 from mcli.local.runinput import RunSpec, generate_name, parse_run_input
 from mcli.local.store import Store
 from mcli.local.timeutil import now, parse_instant
 
-log = logging.getLogger("mcli.local")
-
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
-PIPE_READ = 64 * 1024
-
-
-@dataclass
-class ActiveRun:
-    run: Run
-    slots: list[RankSlot]
-    procs: dict[int, ChildProcess] = field(default_factory=dict)
-    stop_reason: str | None = None
-    failure: str | None = None
-    task: asyncio.Task[None] | None = None
-    killer: asyncio.Task[None] | None = None
-
-
-def _proc_start_time(pid: int) -> str:
-    """Start time of a process (from /proc), to tell a leftover run process from a recycled pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Engine:
@@ -67,69 +35,30 @@ class Engine:
         self,
         store: Store,
         data_dir: Path,
-        capacity: Capacity,
+        executor: Executor,
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
-        self.capacity = capacity
-        self.max_concurrent_runs = max_concurrent_runs
-        self.stop_grace_seconds = stop_grace_seconds
-        self.placer = Placer(capacity)
-        self._waiting: list[str] = []
-        self._active: dict[str, ActiveRun] = {}
-        self._status_events: dict[str, asyncio.Event] = {}
-        self._live_logs: dict[Path, LogFile] = {}
-        self._shutting_down = False
-
-    # -- startup / shutdown -----------------------------------------------------------------------------
+        self.executor = executor
+        self.logs = RunLogs(data_dir)
+        self.lifecycle = RunLifecycle(
+            store, data_dir, executor, self.logs, max_concurrent_runs, stop_grace_seconds
+        )
+        self.streams = LogStreams(store, self.logs, self.lifecycle.status_event)
 
     def reconcile(self) -> None:
-        """Runs left active by a previous server process can't be re-attached: kill leftovers, mark FAILED."""
-        for run in self.store.active_runs():
-            for pid, started in self.store.node_processes(run.id):
-                if started and _proc_start_time(pid) == started:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGKILL)
-            reason = f"The local server restarted while the run was {run.status}; it was marked FAILED"
-            at = now()
-            self.store.set_status(run.id, "FAILED", at, reason)
-            self.store.add_event(run.id, 0, "FAILED", at, reason)
-            for node in self.store.nodes(run.id, 0):
-                if node.status not in ("COMPLETED", "FAILED", "STOPPED"):
-                    self.store.update_node(run.id, 0, node.rank, status="FAILED", reason=reason)
+        self.lifecycle.reconcile()
 
     async def shutdown(self) -> None:
-        self._shutting_down = True
-        reason = "The local server shut down while the run was active"
-        for run_id in list(self._waiting):
-            self._finish_unstarted(run_id, "FAILED", reason)
-        self._waiting.clear()
-        for active in list(self._active.values()):
-            self._begin_stop(active, reason)
-        tasks = [a.task for a in self._active.values() if a.task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    # -- notifications ----------------------------------------------------------------------------------
-
-    def _status_event(self, run_id: str) -> asyncio.Event:
-        event = self._status_events.get(run_id)
-        if event is None:
-            event = self._status_events[run_id] = asyncio.Event()
-        return event
-
-    def _set_status(self, run_id: str, status: str, reason: str | None = None) -> None:
-        self.store.set_status(run_id, status, now(), reason)
-        event = self._status_events.pop(run_id, None)
-        if event is not None:
-            event.set()
+        await self.lifecycle.shutdown()
 
     # -- runs -------------------------------------------------------------------------------------------
 
     def create_run(self, user: User, run_input: Any) -> Run:
-        spec = parse_run_input(run_input, self.capacity)
+        capacity = self.executor.capacity()
+        spec = parse_run_input(run_input, capacity)
         if spec.name is None:
             spec.name = generate_name(spec.image)
             while self.store.name_taken(user.id, spec.name):
@@ -137,10 +66,10 @@ class Engine:
         elif self.store.name_taken(user.id, spec.name):
             raise ApiError(409, f"Run name {spec.name!r} already exists")
         at = now()
-        run = self._new_run(user, spec, at)
+        run = self._new_run(user, spec, at, capacity.cluster_name)
         resumption = Resumption(
             execution_index=0,
-            cluster_name=self.capacity.cluster_name,
+            cluster_name=capacity.cluster_name,
             cpus=spec.cpus,
             gpu_type=spec.gpu_type,
             gpus=spec.gpus,
@@ -151,11 +80,10 @@ class Engine:
             reason=None,
         )
         self.store.insert_run(run, resumption)
-        self._waiting.append(run.id)
-        self._schedule()
+        self.lifecycle.submit(run.id)
         return self.store.get_run(run.id)
 
-    def _new_run(self, user: User, spec: RunSpec, at: float) -> Run:
+    def _new_run(self, user: User, spec: RunSpec, at: float, cluster_name: str) -> Run:
         assert spec.name is not None
         return Run(
             seq=0,
@@ -180,166 +108,12 @@ class Engine:
             command=spec.command,
             run_input={"env": spec.env, "parameters": spec.parameters, "original": spec.original},
             metadata=spec.metadata,
-            cluster_name=self.capacity.cluster_name,
+            cluster_name=cluster_name,
             gpu_type=spec.gpu_type,
             gpus=spec.gpus,
             cpus=spec.cpus,
             nodes=spec.nodes,
         )
-
-    def _schedule(self) -> None:
-        """Start every waiting run that fits now, oldest first; mark the rest QUEUED."""
-        if self._shutting_down:
-            return
-        still_waiting = []
-        for run_id in self._waiting:
-            run = self.store.get_run(run_id)
-            slots = None
-            if self.max_concurrent_runs is None or len(self._active) < self.max_concurrent_runs:
-                slots = self.placer.place(run.nodes, run.gpus // run.nodes)
-            if slots is None:
-                if run.status == "PENDING":
-                    self._set_status(run_id, "QUEUED", "Waiting for capacity on the local cluster")
-                still_waiting.append(run_id)
-                continue
-            active = ActiveRun(run=run, slots=slots)
-            self._active[run_id] = active
-            active.task = asyncio.get_running_loop().create_task(self._execute(active))
-        self._waiting = still_waiting
-
-    def _node_name(self, slot: RankSlot) -> str:
-        return f"{self.capacity.cluster_name}-node-{slot.node_index}"
-
-    def log_path(self, run_id: str, execution_index: int, rank: int) -> Path:
-        return self.data_dir / "logs" / run_id / str(execution_index) / f"rank-{rank}.log"
-
-    async def _execute(self, active: ActiveRun) -> None:
-        run = active.run
-        try:
-            await self._run_processes(active)
-        except Exception as exc:  # an executor bug must still end the run, never leave it RUNNING
-            log.exception("run %s failed in the executor", run.name)
-            active.failure = active.failure or f"Local executor error: {exc}"
-            for proc in active.procs.values():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-        finally:
-            if active.killer is not None:
-                active.killer.cancel()
-            self.placer.release(active.slots)
-            del self._active[run.id]
-            reason: str | None
-            if active.stop_reason is not None and active.failure is None:
-                status, reason, event = "STOPPED", active.stop_reason, "STOPPED"
-                if self._shutting_down:
-                    status, event = "FAILED", "FAILED"
-            elif active.failure is not None:
-                status, reason, event = "FAILED", active.failure, "FAILED"
-            else:
-                status, reason, event = "COMPLETED", None, "COMPLETED"
-            self._set_status(run.id, status, reason)
-            self.store.add_event(run.id, 0, event, now(), reason or f"Run {run.name} completed")
-            self._schedule()
-
-    async def _run_processes(self, active: ActiveRun) -> None:
-        run = active.run
-        self._set_status(run.id, "STARTING")
-        run_dir = self.data_dir / "runs" / run.id
-        work_dir = run_dir / "work"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        params_path = run_dir / "parameters.json"
-        params_path.write_text(json.dumps(run.run_input.get("parameters", {}), indent=2) + "\n")
-        master_port = _free_port()
-        readers = []
-        world = run.nodes
-        for rank, slot in enumerate(active.slots):
-            if active.stop_reason is not None:
-                break
-            self.store.put_node(run.id, 0, rank, self._node_name(slot), "STARTING")
-            env = dict(os.environ)
-            env.setdefault("PYTHONUNBUFFERED", "1")  # live logs from Python children without extra flags
-            env.update(run.run_input.get("env", {}))
-            env.update(
-                {
-                    "RUN_NAME": run.name,
-                    "NODE_RANK": str(rank),
-                    # One process per node rank, so the world is the node count.
-                    "WORLD_SIZE": str(world),
-                    "NUM_NODES": str(world),
-                    "GPUS_PER_NODE": str(len(slot.gpu_ids)),
-                    "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(master_port),
-                    "PARAMETERS_PATH": str(params_path),
-                    "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in slot.gpu_ids),
-                }
-            )
-            logfile = LogFile(self.log_path(run.id, 0, rank), writable=True)
-            self._live_logs[logfile.path] = logfile
-            proc = ChildProcess(run.command, cwd=work_dir, env=env)
-            active.procs[rank] = proc
-            self.store.update_node(
-                run.id, 0, rank, status="RUNNING", pid=proc.pid, proc_start=_proc_start_time(proc.pid)
-            )
-            readers.append(asyncio.create_task(self._pump(active, rank, proc, logfile)))
-        if active.stop_reason is None:
-            self._set_status(run.id, "RUNNING")
-            self.store.add_event(run.id, 0, "STARTED", now(), f"Run {run.name} started")
-        else:
-            self._begin_stop(active, active.stop_reason)
-        await asyncio.gather(*readers)
-        for rank in range(len(active.slots)):
-            path = self.log_path(run.id, 0, rank)
-            live = self._live_logs.pop(path, None)
-            if live is not None:
-                live.close()
-
-    async def _pump(
-        self, active: ActiveRun, rank: int, proc: ChildProcess, logfile: LogFile
-    ) -> None:
-        """Copy a rank's merged stdout/stderr into its log as it arrives, then record its exit."""
-        async for data in proc.output(PIPE_READ):
-            logfile.append(data, now())
-        code = await proc.wait()
-        logfile.close()
-        run = active.run
-        if code == 0:
-            self.store.update_node(run.id, 0, rank, status="COMPLETED", exit_code=0)
-            return
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        if active.stop_reason is not None or active.failure is not None:
-            why = active.stop_reason or f"Stopped because {active.failure}"
-            self.store.update_node(run.id, 0, rank, status="STOPPED", exit_code=code, reason=why)
-            return
-        reason = f"Node rank {rank} {how}"
-        self.store.update_node(run.id, 0, rank, status="FAILED", exit_code=code, reason=reason)
-        if active.failure is None:
-            active.failure = reason
-            # A failing rank takes the run down: stop the other ranks.
-            self._signal_all(active, signal.SIGTERM)
-            active.killer = asyncio.get_running_loop().create_task(self._kill_later(active))
-
-    def _signal_all(self, active: ActiveRun, sig: int) -> None:
-        for proc in active.procs.values():
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, sig)
-
-    async def _kill_later(self, active: ActiveRun) -> None:
-        await asyncio.sleep(self.stop_grace_seconds)
-        self._signal_all(active, signal.SIGKILL)
-
-    def _begin_stop(self, active: ActiveRun, reason: str) -> None:
-        if active.stop_reason is None:
-            active.stop_reason = reason
-        if active.run.id in self._active and self.store.get_run(active.run.id).status != "TERMINATING":
-            self._set_status(active.run.id, "TERMINATING", reason)
-        self._signal_all(active, signal.SIGTERM)
-        if active.killer is None:
-            active.killer = asyncio.get_running_loop().create_task(self._kill_later(active))
-
-    def _finish_unstarted(self, run_id: str, status: str, reason: str) -> None:
-        self._set_status(run_id, status, reason)
-        self.store.add_event(run_id, 0, status, now(), reason)
 
     # -- operations -------------------------------------------------------------------------------------
 
@@ -415,22 +189,15 @@ class Engine:
     def stop_runs(self, user: User, data: dict[str, Any], reason: str | None) -> list[Run]:
         runs = self.select_for_mutation(user, data)
         for run in runs:
-            self._stop(run, reason or f"Run stopped by {user.email}")
+            self.lifecycle.stop(run, reason or f"Run stopped by {user.email}")
         return [self.store.get_run(run.id) for run in runs]
-
-    def _stop(self, run: Run, reason: str) -> None:
-        if run.id in self._waiting:
-            self._waiting.remove(run.id)
-            self._finish_unstarted(run.id, "STOPPED", reason)
-        elif run.id in self._active:
-            self._begin_stop(self._active[run.id], reason)
 
     async def delete_runs(self, user: User, data: dict[str, Any]) -> list[Run]:
         runs = self.select_for_mutation(user, data)
         waits = []
         for run in runs:
-            self._stop(run, f"Run deleted by {user.email}")
-            task = self._active[run.id].task if run.id in self._active else None
+            self.lifecycle.stop(run, f"Run deleted by {user.email}")
+            task = self.lifecycle.task_of(run.id)
             if task is not None:
                 waits.append(task)
         if waits:
@@ -490,7 +257,7 @@ class Engine:
         while True:
             status = self.store.get_run(run_id).status
             # No await between reading the status and taking the event, so no change can slip between them.
-            event = None if status in TERMINAL_STATUSES else self._status_event(run_id)
+            event = None if status in TERMINAL_STATUSES else self.lifecycle.status_event(run_id)
             if status != last:
                 yield status
                 last = status
@@ -521,53 +288,17 @@ class Engine:
                     n.rank for n in nodes if n.exit_code not in (None, 0)
                 ]
                 rank = failed[0] if failed else 0
-        path = self.log_path(run.id, 0, rank)
+        path = self.logs.path(run.id, 0, rank)
         if not follow and not path.exists():
             raise bad_request(f"Run {run.name} has not started yet")
-        return self._stream_log(run.id, path, inp, follow)
-
-    def _open_log(self, path: Path) -> LogFile | None:
-        live = self._live_logs.get(path)
-        if live is not None:
-            return live
-        return LogFile(path) if path.exists() else None
-
-    async def _stream_log(
-        self, run_id: str, path: Path, inp: dict[str, Any], follow: bool
-    ) -> AsyncIterator[dict[str, Any]]:
-        logfile = self._open_log(path)
-        while logfile is None:
-            # Following a run that has not started: wait for its log, or for it to end without one.
-            if self.store.get_run(run_id).status in TERMINAL_STATUSES:
-                logfile = self._open_log(path)
-                if logfile is None:
-                    return
-                break
-            await self._status_event(run_id).wait()
-            logfile = self._open_log(path)
-        offset = inp.get("offset") or 0
-        tail = inp.get("tail")
-        pos = offset if offset > 0 else (logfile.tail_offset(tail) if tail is not None else 0)
-        timestamps = bool(inp.get("timestamps"))
-        cap = MAX_CHUNK_WITH_TIMESTAMPS if timestamps else MAX_CHUNK
-        while True:
-            changed = logfile.changed
-            if pos < logfile.size:
-                data = logfile.read(pos, cap)
-                at_end = pos + len(data) >= logfile.size
-                usable = len(data) if (at_end and logfile.closed) else utf8_complete_length(data)
-                if usable > 0:
-                    data = data[:usable]
-                    out = data
-                    if timestamps:
-                        at_line_start = pos == 0 or logfile.byte_before(pos) == b"\n"
-                        out = logfile.with_timestamps(data, pos, at_line_start)
-                    pos += usable
-                    yield {"chunk": base64.b64encode(out).decode("ascii"), "end_offset": pos}
-                    continue
-            if not follow or changed is None:
-                return
-            await changed.wait()
+        return self.streams.stream(
+            run.id,
+            path,
+            offset=inp.get("offset") or 0,
+            tail=inp.get("tail"),
+            timestamps=bool(inp.get("timestamps")),
+            follow=follow,
+        )
 
 
 def _instant(value: str | None, field: str) -> float | None:

@@ -1,6 +1,7 @@
 """Per-rank log files: append-only bytes plus a `.times` index of (byte offset, wall time) per pipe read.
 
 Writers notify followers in memory on every append, so a follower wakes as soon as bytes land on disk.
+`RunLogs` knows where each rank's log lives and which logs are being written now.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ class LogFile:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._times_fd = os.open(self.times_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            self._offsets = []
+            # Appending to a log a previous server wrote (a re-attached rank): drop a torn last time entry so
+            # new entries stay aligned, and keep the old entries' times.
+            times_size = os.fstat(self._times_fd).st_size
+            os.ftruncate(self._times_fd, times_size - times_size % _TIME_ENTRY.size)
+            self._load_times()
         self.size = os.path.getsize(path)
 
     @property
@@ -155,6 +160,34 @@ class LogFile:
             if pos < len(data):
                 out.append(prefix(start + pos))
         return b"".join(out)
+
+
+class RunLogs:
+    """Each rank's log under `data_dir/logs`, and the logs being written now (followers share the writer's
+    `LogFile`, so they wake on its appends)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._live: dict[Path, LogFile] = {}
+
+    def path(self, run_id: str, execution_index: int, rank: int) -> Path:
+        return self.data_dir / "logs" / run_id / str(execution_index) / f"rank-{rank}.log"
+
+    def writer(self, path: Path) -> LogFile:
+        log = self._live[path] = LogFile(path, writable=True)
+        return log
+
+    def finish(self, path: Path) -> None:
+        live = self._live.pop(path, None)
+        if live is not None:
+            live.close()
+
+    def open(self, path: Path) -> LogFile | None:
+        """The log at `path` for reading: the live one while it is written, else the file, else None."""
+        live = self._live.get(path)
+        if live is not None:
+            return live
+        return LogFile(path) if path.exists() else None
 
 
 def utf8_complete_length(data: bytes) -> int:

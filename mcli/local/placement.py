@@ -1,4 +1,4 @@
-"""The local cluster's capacity and how runs are placed on it."""
+"""A cluster's capacity, and how the local executor places node ranks on its simulated nodes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Capacity:
+    """What a cluster offers. `node_gpus` lists each node's GPUs when nodes differ (a live Ray cluster);
+    empty means `nodes` nodes of `gpus_per_node` each."""
+
     cluster_name: str = "local"
     nodes: int = 2
     gpus_per_node: int = 8
     gpu_type: str = "a100_80gb"
+    node_gpus: tuple[int, ...] = ()
+    # The local executor runs extra CPU-only ranks beside each other; Ray spreads every rank on its own node.
+    cpu_ranks_share_nodes: bool = True
+
+    def gpus_by_node(self) -> tuple[int, ...]:
+        return self.node_gpus or (self.gpus_per_node,) * self.nodes
+
+    def can_ever_fit(self, nodes: int, gpus_per_rank: int) -> bool:
+        """Whether some set of `nodes` distinct nodes could hold the ranks once the cluster is idle."""
+        if gpus_per_rank == 0 and self.cpu_ranks_share_nodes:
+            return True
+        return sum(1 for gpus in self.gpus_by_node() if gpus >= gpus_per_rank) >= nodes
 
 
 @dataclass(frozen=True)

@@ -207,14 +207,18 @@ def _resolve_compute(
         )
     if nodes is None:
         # Without an explicit node count, GPUs fill whole nodes; a CPU-only run is one node rank.
-        nodes = max(1, math.ceil(gpus / capacity.gpus_per_node)) if gpus else 1
+        nodes = max(1, math.ceil(gpus / max(capacity.gpus_per_node, 1))) if gpus else 1
     if gpus % nodes:
         raise bad_field(f"compute.gpus ({gpus}) must divide evenly over compute.nodes ({nodes})")
-    if gpus:
-        per_rank = gpus // nodes
-        if per_rank > capacity.gpus_per_node or nodes > capacity.nodes:
-            raise unavailable(
-                f"{gpus} GPUs on {nodes} node(s) can never fit cluster {capacity.cluster_name!r} "
-                f"({capacity.nodes} node(s) x {capacity.gpus_per_node} {capacity.gpu_type})"
-            )
+    if not capacity.can_ever_fit(nodes, gpus // nodes):
+        raise unavailable(
+            f"{gpus} GPUs on {nodes} node(s) can never fit cluster {capacity.cluster_name!r} "
+            f"({_describe_nodes(capacity)})"
+        )
     return gpus, nodes, cpus, (capacity.gpu_type if gpus else "none")
+
+
+def _describe_nodes(capacity: Capacity) -> str:
+    if not capacity.node_gpus:
+        return f"{capacity.nodes} node(s) x {capacity.gpus_per_node} {capacity.gpu_type}"
+    return f"{len(capacity.node_gpus)} node(s) with {', '.join(map(str, capacity.node_gpus))} GPU(s)"

@@ -110,6 +110,8 @@ class ServeOptions:
     stop_grace_seconds: float = 5.0
     keepalive_seconds: float = 12.0
     stats: RequestStats = field(default_factory=RequestStats)
+    executor: str = "local"  # or "ray"
+    ray_address: str | None = None
 
 
 async def serve(
@@ -122,12 +124,12 @@ async def serve(
 
     from mcli.local.asgi import MapiApp
     from mcli.local.engine import Engine
+    from mcli.local.executors import create_executor
     from mcli.local.schema import build_schema
 
+    executor = create_executor(options.executor, options.capacity, options.data_dir, options.ray_address)
     store = open_store(options.data_dir)
-    engine = Engine(
-        store, options.data_dir, options.capacity, options.max_concurrent_runs, options.stop_grace_seconds
-    )
+    engine = Engine(store, options.data_dir, executor, options.max_concurrent_runs, options.stop_grace_seconds)
     try:
         engine.reconcile()
         app = MapiApp(build_schema(), engine, options.keepalive_seconds, options.stats)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mcli.local.records import (
     ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
     Event,
     Lifecycle,
     Node,
@@ -80,8 +81,17 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, id);
 CREATE TABLE IF NOT EXISTS run_nodes(
   run_id TEXT NOT NULL, execution_index INTEGER NOT NULL, rank INTEGER NOT NULL, name TEXT NOT NULL,
-  status TEXT NOT NULL, reason TEXT, exit_code INTEGER, pid INTEGER, proc_start TEXT,
+  status TEXT NOT NULL, reason TEXT, exit_code INTEGER, handle TEXT,
   PRIMARY KEY(run_id, execution_index, rank)) WITHOUT ROWID;
+"""
+
+# Data dirs written before the executor seam kept a rank's `pid` and `proc_start`; the executor's opaque handle
+# replaces them (the local executor's handle holds the same two facts).
+_MIGRATE_RANK_HANDLES = """
+ALTER TABLE run_nodes ADD COLUMN handle TEXT;
+UPDATE run_nodes SET handle = json_object('pid', pid, 'start', proc_start) WHERE pid IS NOT NULL;
+ALTER TABLE run_nodes DROP COLUMN pid;
+ALTER TABLE run_nodes DROP COLUMN proc_start;
 """
 
 _RUN_COLUMNS = (
@@ -165,6 +175,14 @@ class Store:
         # NORMAL is durable against a process crash (SIGKILL) in WAL mode; only an OS crash can lose commits.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(run_nodes)")}
+        if "handle" not in columns:
+            with self.transaction():
+                for statement in _MIGRATE_RANK_HANDLES.strip().split(";\n"):
+                    self.db.execute(statement)
 
     def close(self) -> None:
         self.db.close()
@@ -349,7 +367,7 @@ class Store:
 
     def set_status(self, run_id: str, status: str, at: float, reason: str | None) -> None:
         """Record a status transition on the run, its latest resumption and its lifecycle."""
-        terminal = status in ("COMPLETED", "STOPPED", "FAILED")
+        terminal = status in TERMINAL_STATUSES
         with self.transaction():
             self.db.execute(
                 "UPDATE runs SET status = ?, reason = ?, updated_at = ?,"
@@ -418,12 +436,13 @@ class Store:
         )
         return [Node(*row) for row in rows]
 
-    def node_processes(self, run_id: str) -> list[tuple[int, str]]:
-        """(pid, proc_start) of every rank process recorded for a run."""
+    def rank_handles(self, run_id: str, execution_index: int) -> dict[int, dict[str, Any]]:
+        """The executor's handle of every started rank of an execution, by rank."""
         rows = self.db.execute(
-            "SELECT pid, proc_start FROM run_nodes WHERE run_id = ? AND pid IS NOT NULL", (run_id,)
+            "SELECT rank, handle FROM run_nodes WHERE run_id = ? AND execution_index = ? AND handle IS NOT NULL",
+            (run_id, execution_index),
         )
-        return [(int(row[0]), str(row[1])) for row in rows]
+        return {int(row[0]): json.loads(row[1]) for row in rows}
 
 
 def _run_values(run: Run) -> tuple[Any, ...]:

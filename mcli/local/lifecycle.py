@@ -1,0 +1,349 @@
+"""Run lifecycle and scheduling: queue runs for capacity, start their node ranks through an `Executor`, record
+how each rank ended, and end the run (COMPLETED, STOPPED or FAILED).
+
+Two functions are the places to change policy: `rank_environment` builds a rank's whole environment, and
+`classify_rank_exit` decides whether a rank's end is a success, a stop, a failure of the run's command or a
+failure of the system (server restarted, node lost). Everything here runs on the server's event loop thread,
+so in-memory state needs no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcli.local.executors.base import (
+    Executor,
+    Placement,
+    RankExit,
+    RankLaunch,
+    RankProcess,
+    SystemFailure,
+)
+from mcli.local.logs import LogFile, RunLogs
+from mcli.local.records import TERMINAL_STATUSES, Run
+from mcli.local.store import Store
+from mcli.local.timeutil import now
+
+log = logging.getLogger("mcli.local")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a run failed. `system` is True when the platform failed it (server restarted, node lost, executor
+    error), False when the run's own command did."""
+
+    reason: str
+    system: bool
+
+
+@dataclass(frozen=True)
+class RankOutcome:
+    """What a rank's end means for the rank's node status and for the run."""
+
+    status: str  # COMPLETED, STOPPED or FAILED
+    reason: str | None
+    failure: Failure | None  # set when this rank's end fails the run
+
+
+def classify_rank_exit(rank: int, ended: RankExit, stopping_because: str | None) -> RankOutcome:
+    """The one place a rank's end is classified. `stopping_because` is set while the run is being stopped (by a
+    user, a shutdown or another rank's failure): a non-zero exit then is the stop, not a failure."""
+    if ended.exit_code == 0:
+        return RankOutcome("COMPLETED", None, None)
+    if stopping_because is not None:
+        return RankOutcome("STOPPED", stopping_because, None)
+    if ended.system_failure is not None:
+        return RankOutcome("FAILED", ended.system_failure, Failure(ended.system_failure, system=True))
+    code = ended.exit_code
+    how = (
+        "ended without an exit code"
+        if code is None
+        else (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
+    )
+    reason = f"Node rank {rank} {how}"
+    return RankOutcome("FAILED", reason, Failure(reason, system=False))
+
+
+def rank_environment(run: Run, rank: int, placement: Placement, parameters_path: Path) -> dict[str, str]:
+    """The complete environment of one node rank's command."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # live logs from Python children without extra flags
+    env.update(run.run_input.get("env", {}))
+    env.update(
+        {
+            "RUN_NAME": run.name,
+            "NODE_RANK": str(rank),
+            # One process per node rank, so the world is the node count.
+            "WORLD_SIZE": str(run.nodes),
+            "NUM_NODES": str(run.nodes),
+            "GPUS_PER_NODE": str(run.gpus // run.nodes),
+            "MASTER_ADDR": placement.master_addr,
+            "MASTER_PORT": str(placement.master_port),
+            "PARAMETERS_PATH": str(parameters_path),
+        }
+    )
+    env.update(placement.rank_env[rank])
+    return env
+
+
+@dataclass
+class ActiveRun:
+    run: Run
+    placement: Placement
+    ranks: dict[int, RankProcess] = field(default_factory=dict)
+    waiters: list[asyncio.Task[None]] = field(default_factory=list)
+    stop_reason: str | None = None
+    failure: Failure | None = None
+    task: asyncio.Task[None] | None = None
+    killer: asyncio.Task[None] | None = None
+
+    def stopping_because(self) -> str | None:
+        if self.stop_reason is not None:
+            return self.stop_reason
+        return None if self.failure is None else f"Stopped because {self.failure.reason}"
+
+
+class RunLifecycle:
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        executor: Executor,
+        logs: RunLogs,
+        max_concurrent_runs: int | None = None,
+        stop_grace_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.executor = executor
+        self.logs = logs
+        self.max_concurrent_runs = max_concurrent_runs
+        self.stop_grace_seconds = stop_grace_seconds
+        self._waiting: list[str] = []
+        self._active: dict[str, ActiveRun] = {}
+        self._status_events: dict[str, asyncio.Event] = {}
+        self._shutting_down = False
+
+    # -- startup / shutdown -----------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Take over the runs a previous server process left active: re-attach to ranks that outlived it,
+        FAILED (a system failure) for the rest."""
+        for run in self.store.active_runs():
+            restarted = f"The local server restarted while the run was {run.status}"
+            handles = self.store.rank_handles(run.id, 0)
+            try:
+                found = (
+                    None
+                    if run.status in ("PENDING", "QUEUED")
+                    else self.executor.reattach(run.id, run.nodes, handles)
+                )
+            except SystemFailure as exc:
+                self._fail_unattached(run, f"{restarted} and could not re-attach to it: {exc}")
+                continue
+            if found is None:
+                self._fail_unattached(run, f"{restarted}; it was marked FAILED")
+                continue
+            placement, ranks = found
+            active = self._active[run.id] = ActiveRun(run=run, placement=placement, ranks=ranks)
+            for rank, proc in ranks.items():
+                sink = self.logs.writer(self.logs.path(run.id, 0, rank))
+                active.waiters.append(
+                    asyncio.get_running_loop().create_task(self._follow_rank(active, rank, proc, sink))
+                )
+            if run.status == "TERMINATING":
+                self._begin_stop(active, run.reason or "Stopped")
+            active.task = asyncio.get_running_loop().create_task(self._execute(active, resumed=True))
+
+    def _fail_unattached(self, run: Run, reason: str) -> None:
+        at = now()
+        self.store.set_status(run.id, "FAILED", at, reason)
+        self.store.add_event(run.id, 0, "FAILED", at, reason)
+        for node in self.store.nodes(run.id, 0):
+            if node.status not in TERMINAL_STATUSES:
+                self.store.update_node(run.id, 0, node.rank, status="FAILED", reason=reason)
+
+    async def shutdown(self) -> None:
+        self._shutting_down = True
+        reason = "The local server shut down while the run was active"
+        for run_id in list(self._waiting):
+            self._finish_unstarted(run_id, "FAILED", reason)
+        self._waiting.clear()
+        for active in list(self._active.values()):
+            self._begin_stop(active, reason)
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.executor.close()
+
+    # -- notifications ----------------------------------------------------------------------------------
+
+    def status_event(self, run_id: str) -> asyncio.Event:
+        """An event set at the run's next status change."""
+        event = self._status_events.get(run_id)
+        if event is None:
+            event = self._status_events[run_id] = asyncio.Event()
+        return event
+
+    def set_status(self, run_id: str, status: str, reason: str | None = None) -> None:
+        self.store.set_status(run_id, status, now(), reason)
+        event = self._status_events.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    # -- scheduling -------------------------------------------------------------------------------------
+
+    def submit(self, run_id: str) -> None:
+        self._waiting.append(run_id)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Start every waiting run that fits now, oldest first; mark the rest QUEUED."""
+        if self._shutting_down:
+            return
+        still_waiting = []
+        for run_id in self._waiting:
+            run = self.store.get_run(run_id)
+            placement = None
+            if self.max_concurrent_runs is None or len(self._active) < self.max_concurrent_runs:
+                placement = self.executor.place(run.id, run.nodes, run.gpus // run.nodes)
+            if placement is None:
+                if run.status == "PENDING":
+                    self.set_status(run_id, "QUEUED", "Waiting for capacity on the local cluster")
+                still_waiting.append(run_id)
+                continue
+            active = self._active[run_id] = ActiveRun(run=run, placement=placement)
+            active.task = asyncio.get_running_loop().create_task(self._execute(active))
+        self._waiting = still_waiting
+
+    # -- execution --------------------------------------------------------------------------------------
+
+    async def _execute(self, active: ActiveRun, resumed: bool = False) -> None:
+        run = active.run
+        try:
+            if not resumed:
+                await self._start_ranks(active)
+        except SystemFailure as exc:
+            self._fail(active, Failure(str(exc), system=True))
+        except Exception as exc:  # an executor bug must still end the run, never leave it RUNNING
+            log.exception("run %s failed in the %s executor", run.name, self.executor.name)
+            self._fail(active, Failure(f"Executor error: {exc}", system=True))
+            self._signal_all(active, signal.SIGKILL)
+        try:
+            await asyncio.gather(*active.waiters)
+        finally:
+            if active.killer is not None:
+                active.killer.cancel()
+            self.executor.release(active.placement)
+            del self._active[run.id]
+            status, reason = self._run_outcome(active)
+            self.set_status(run.id, status, reason)
+            self.store.add_event(run.id, 0, status, now(), reason or f"Run {run.name} completed")
+            self._schedule()
+
+    def _run_outcome(self, active: ActiveRun) -> tuple[str, str | None]:
+        if active.failure is not None:
+            return "FAILED", active.failure.reason
+        if active.stop_reason is not None:
+            # A stop caused by the server shutting down is a failure of the system, not the user's stop.
+            return ("FAILED" if self._shutting_down else "STOPPED"), active.stop_reason
+        return "COMPLETED", None
+
+    async def _start_ranks(self, active: ActiveRun) -> None:
+        run, placement = active.run, active.placement
+        self.set_status(run.id, "STARTING")
+        await self.executor.prepare(placement)
+        run_dir = self.data_dir / "runs" / run.id
+        work_dir = run_dir / "work"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        params_path = run_dir / "parameters.json"
+        params_path.write_text(json.dumps(run.run_input.get("parameters", {}), indent=2) + "\n")
+        for rank in range(run.nodes):
+            if active.stop_reason is not None or active.failure is not None:
+                break
+            self.store.put_node(run.id, 0, rank, placement.node_names[rank], "STARTING")
+            sink = self.logs.writer(self.logs.path(run.id, 0, rank))
+            try:
+                launch = RankLaunch(
+                    rank, run.command, rank_environment(run, rank, placement, params_path), work_dir
+                )
+                proc = await self.executor.start(placement, launch)
+            except BaseException:
+                self.logs.finish(sink.path)
+                raise
+            active.ranks[rank] = proc
+            self.store.update_node(run.id, 0, rank, status="RUNNING", handle=json.dumps(proc.handle))
+            active.waiters.append(
+                asyncio.get_running_loop().create_task(self._follow_rank(active, rank, proc, sink))
+            )
+        if active.stop_reason is None and active.failure is None:
+            self.set_status(run.id, "RUNNING")
+            self.store.add_event(run.id, 0, "STARTED", now(), f"Run {run.name} started")
+        elif active.stop_reason is not None:
+            self._begin_stop(active, active.stop_reason)
+
+    async def _follow_rank(self, active: ActiveRun, rank: int, proc: RankProcess, sink: LogFile) -> None:
+        """Copy a rank's output into its log as it arrives, then record how it ended."""
+        try:
+            ended = await proc.wait(sink)
+        except Exception as exc:
+            log.exception("lost node rank %d of run %s", rank, active.run.name)
+            ended = RankExit(None, f"The server lost track of node rank {rank}: {exc}")
+        finally:
+            self.logs.finish(sink.path)
+        outcome = classify_rank_exit(rank, ended, active.stopping_because())
+        self.store.update_node(
+            active.run.id, 0, rank, status=outcome.status, exit_code=ended.exit_code, reason=outcome.reason
+        )
+        if outcome.failure is not None:
+            self._fail(active, outcome.failure)
+
+    def _fail(self, active: ActiveRun, failure: Failure) -> None:
+        """The first failure ends the run: stop the other ranks."""
+        if active.failure is not None:
+            return
+        active.failure = failure
+        self._signal_all(active, signal.SIGTERM)
+        if active.killer is None:
+            active.killer = asyncio.get_running_loop().create_task(self._kill_later(active))
+
+    def _signal_all(self, active: ActiveRun, sig: int) -> None:
+        for proc in active.ranks.values():
+            proc.signal(sig)
+
+    async def _kill_later(self, active: ActiveRun) -> None:
+        await asyncio.sleep(self.stop_grace_seconds)
+        self._signal_all(active, signal.SIGKILL)
+
+    # -- stopping ---------------------------------------------------------------------------------------
+
+    def stop(self, run: Run, reason: str) -> None:
+        if run.id in self._waiting:
+            self._waiting.remove(run.id)
+            self._finish_unstarted(run.id, "STOPPED", reason)
+        elif run.id in self._active:
+            self._begin_stop(self._active[run.id], reason)
+
+    def task_of(self, run_id: str) -> asyncio.Task[None] | None:
+        """The task that ends when the run does; None when it is not active."""
+        active = self._active.get(run_id)
+        return None if active is None else active.task
+
+    def _begin_stop(self, active: ActiveRun, reason: str) -> None:
+        if active.stop_reason is None:
+            active.stop_reason = reason
+        if active.run.id in self._active and self.store.get_run(active.run.id).status != "TERMINATING":
+            self.set_status(active.run.id, "TERMINATING", reason)
+        self._signal_all(active, signal.SIGTERM)
+        if active.killer is None:
+            active.killer = asyncio.get_running_loop().create_task(self._kill_later(active))
+
+    def _finish_unstarted(self, run_id: str, status: str, reason: str) -> None:
+        self.set_status(run_id, status, reason)
+        self.store.add_event(run_id, 0, status, now(), reason)
