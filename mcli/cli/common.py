@@ -1,5 +1,33 @@
-"""What every command shares: the user-facing error type."""
+"""What every command-line module shares (including `mcli.local.cli`): the user-facing error type and the
+argument types for counts."""
+
+from __future__ import annotations
+
+import argparse
 
 
 class CLIError(Exception):
     """A problem the user can fix, shown as one `mcli: error: ...` line."""
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None

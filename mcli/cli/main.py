@@ -12,25 +12,11 @@ from typing import Any, TextIO
 
 import mcli
 from mcli.cli import commands
-from mcli.cli.common import CLIError
+from mcli.cli.common import CLIError, non_negative, positive
 from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
 from mcli.local.cli import register as register_local
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 class _Builder:
@@ -76,24 +62,6 @@ class _Builder:
         return parser.add_subparsers(dest="object", required=True, metavar="OBJECT")
 
 
-class _LocalCommands:
-    """Hands `mcli.local.cli.register` a subparsers object that adds our examples and --verbose to its commands."""
-
-    _EXAMPLES = {
-        "serve": "mcli local serve --port 8642 --api-key my-local-key\n"
-        "MOSAICML_API_ENDPOINT=http://127.0.0.1:8642/graphql MOSAICML_API_KEY=my-local-key mcli get runs",
-        "add-user": "mcli local add-user alice@example.com",
-    }
-
-    def __init__(self, builder: _Builder, subparsers: Any) -> None:
-        self._builder = builder
-        self._subparsers = subparsers
-
-    def add_parser(self, name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
-        example = self._EXAMPLES.get(name, f"mcli local {name} --help")
-        return self._builder.command(self._subparsers, name, help, example, **kwargs)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcli",
@@ -120,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="override the run's name")
     run.add_argument("--image", help="override the Docker image")
     run.add_argument("--cluster", help="override compute.cluster")
-    run.add_argument("--gpus", type=_non_negative, help="override compute.gpus")
+    run.add_argument("--gpus", type=non_negative, help="override compute.gpus")
     run.add_argument("--gpu-type", help="override compute.gpu_type")
-    run.add_argument("--nodes", type=_positive, help="override compute.nodes")
+    run.add_argument("--nodes", type=positive, help="override compute.nodes")
     run.add_argument(
         "--follow",
         action="store_true",
@@ -156,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     get_runs.add_argument(
         "--after", metavar="TIME", help="only runs created at or after this ISO 8601 date or time"
     )
-    get_runs.add_argument("--limit", type=_positive, metavar="N", help="at most N runs")
+    get_runs.add_argument("--limit", type=positive, metavar="N", help="at most N runs")
     get_runs.add_argument("--json", action="store_true", help="print a JSON list for scripts")
 
     logs = builder.command(
@@ -170,10 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("run", metavar="RUN", help="the run's name")
     logs.add_argument("-f", "--follow", action="store_true", help="stream the logs live until the run ends")
     which = logs.add_mutually_exclusive_group()
-    which.add_argument("--rank", type=_non_negative, metavar="N", help="the logs of node rank N (default 0)")
+    which.add_argument("--rank", type=non_negative, metavar="N", help="the logs of node rank N (default 0)")
     which.add_argument("--failed", action="store_true", help="the logs of the first node that failed")
     logs.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its time")
-    logs.add_argument("--tail", type=_non_negative, metavar="N", help="only the last N lines")
+    logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
 
     describe = builder.group(
         verbs, "describe", "Show the details of an object", "mcli describe run hello-abc12"
@@ -221,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.add_argument("key", metavar="KEY", help="the API key")
 
     local = builder.group(verbs, "local", "Run a local MAPI-compatible server", "mcli local serve")
-    register_local(_LocalCommands(builder, local))
+    register_local(local, parents=[builder.common])
     return parser
 
 

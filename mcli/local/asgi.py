@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from mcli.local.records import User
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from mcli.local.server import RequestStats
 
 log = logging.getLogger("mcli.local")
+# One line per request at INFO (`mcli local serve --log-level info`); silent unless a handler is configured.
+requests_log = logging.getLogger("mcli.local.requests")
 # Ariadne logs every resolver error with a traceback; our formatter logs the unexpected ones itself.
 _quiet = logging.getLogger("mcli.local.ariadne")
 _quiet.addHandler(logging.NullHandler())
@@ -86,8 +89,11 @@ class MapiApp:
             await WsSession(self, ws).run()
         elif scope["type"] == "http":
             self.stats.http_requests += 1
-            response = await self.handle_http(scope, receive)
+            started = time.perf_counter()
+            response, data, user = await self.handle_http(scope, receive)
             await response(scope, receive, send)
+            if requests_log.isEnabledFor(logging.INFO):
+                self.log_request(scope["method"], data, user, str(response.status_code), started)
         elif scope["type"] == "lifespan":
             # Started and stopped by LocalServer itself; acknowledge lifespan events without work.
             while True:
@@ -100,15 +106,38 @@ class MapiApp:
         else:
             await JSONResponse({"errors": [_error("Unsupported request", 400)]}, 400)(scope, receive, send)
 
-    async def handle_http(self, scope: Scope, receive: Receive) -> Any:
+    def log_request(self, method: str, data: Any, user: User | None, outcome: str, started: float) -> None:
+        """`POST getRunsPaginated local@mcli.local 200 3.1 ms`: method, operation, user, outcome, duration."""
+        elapsed = time.perf_counter() - started
+        duration = f"{elapsed * 1000:.1f} ms" if elapsed < 10 else f"{elapsed:.1f} s"
+        email = user.email if user is not None else "-"
+        requests_log.info("%s %s %s %s %s", method, self.operation_name(data), email, outcome, duration)
+
+    def operation_name(self, data: Any) -> str:
+        """The request's operation name, else the name in its (already parsed) document, else `-`."""
+        if not isinstance(data, dict):
+            return "-"
+        name = data.get("operationName")
+        if isinstance(name, str) and name:
+            return name
+        query = data.get("query")
+        document = self._documents.get(query) if isinstance(query, str) else None
+        for definition in document.definitions if document is not None else ():
+            definition_name = getattr(definition, "name", None)
+            if definition_name is not None:
+                return str(definition_name.value)
+        return "-"
+
+    async def handle_http(self, scope: Scope, receive: Receive) -> tuple[Any, Any, User | None]:
+        """The response, the request's JSON body (None if unusable) and the authenticated user."""
         from starlette.requests import Request
         from starlette.responses import JSONResponse
 
         request = Request(scope, receive)
         if scope["path"].rstrip("/") != GRAPHQL_PATH:
-            return JSONResponse({"errors": [_error(f"Not found: {scope['path']}", 404)]}, 404)
+            return JSONResponse({"errors": [_error(f"Not found: {scope['path']}", 404)]}, 404), None, None
         if request.method != "POST":
-            return JSONResponse(
+            response = JSONResponse(
                 {
                     "errors": [
                         _error("Use POST for queries and mutations, a websocket for subscriptions", 405)
@@ -116,17 +145,22 @@ class MapiApp:
                 },
                 405,
             )
+            return response, None, None
         try:
             data = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"errors": [_error("The request body is not valid JSON", 400)]}, 400)
+            return (
+                JSONResponse({"errors": [_error("The request body is not valid JSON", 400)]}, 400),
+                None,
+                None,
+            )
         user = self.authenticate(_key_from_header(request.headers.get("authorization")))
         result = await self.execute(data, user, allow_subscription=False)
         status = 200
         errors = result.get("errors")
         if errors and result.get("data") is None:
             status = max(int(e["extensions"]["code"]) for e in errors)
-        return JSONResponse(result, status)
+        return JSONResponse(result, status), data, user
 
     def parse(self, data: Any, allow_subscription: bool) -> tuple[DocumentNode | None, str, dict[str, Any]]:
         """(document, operation type, error result); the error result is empty when the request is usable."""
@@ -323,16 +357,22 @@ class WsSession:
 
     async def operate(self, op_id: str, data: Any) -> None:
         completed = False
+        started = time.perf_counter()
+        outcome = "cancelled"  # the client unsubscribed or went away
         try:
             completed = await self._operate(op_id, data)
+            outcome = "error" if completed else "complete"
         except asyncio.CancelledError:
             raise
         except Exception:
+            outcome = "500"
             log.exception("websocket operation %s failed", op_id)
             await self.send_data(op_id, {"errors": [_error("Internal server error", 500)]})
         finally:
             if self.tasks.get(op_id) is asyncio.current_task():
                 del self.tasks[op_id]
+            if requests_log.isEnabledFor(logging.INFO):
+                self.app.log_request("WS", data, self.user, outcome, started)
         if not completed:
             await self.send({"type": "complete", "id": op_id})
 

@@ -1,53 +1,155 @@
-"""`mcli local serve` and `mcli local add-user`, also reachable as `python -m mcli.local ...`."""
+"""`mcli local serve` and `mcli local add-user`, also reachable as `python -m mcli.local ...`.
+
+This module owns the commands' arguments, help and examples; `mcli` mounts them under `mcli local`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from mcli.cli.common import CLIError, non_negative, positive
 from mcli.local.placement import Capacity
-from mcli.local.server import DEFAULT_DATA_DIR, KEY_FILE, ServeOptions, add_user, bootstrap, run_forever
+from mcli.local.server import (
+    DEFAULT_DATA_DIR,
+    KEY_FILE,
+    ServeOptions,
+    add_user,
+    bootstrap,
+    run_forever,
+)
+
+DEFAULT_PORT = 8642
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_SERVE_EXAMPLES = f"""\
+examples:
+  mcli local serve --api-key my-local-key
+  mcli local serve --port {DEFAULT_PORT + 1} --nodes 4 --gpu-type h100 --log-level warning
+
+It prints the two `export` lines that point mcli (this one or the official client) at it."""
+
+_ADD_USER_EXAMPLES = """\
+example:
+  mcli local add-user alice@example.com     # prints alice's new API key"""
 
 
-def register(subparsers: Any) -> None:
-    """Add `serve` and `add-user` to an argparse subparsers object."""
-    serve = subparsers.add_parser("serve", help="Run the local MAPI server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8642)
-    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="default: %(default)s")
-    serve.add_argument("--api-key", help="register this API key for the default local user")
-    serve.add_argument("--cluster-name", default="local")
-    serve.add_argument("--nodes", type=_positive, default=2, help="nodes in the local cluster")
-    serve.add_argument("--gpus-per-node", type=_non_negative, default=8)
-    serve.add_argument("--gpu-type", default="a100_80gb")
-    serve.add_argument("--max-concurrent-runs", type=_positive, default=None, help="default: no limit")
-    serve.add_argument("--stop-grace-seconds", type=float, default=5.0, help="SIGTERM to SIGKILL delay")
+def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> None:
+    """Add `serve` and `add-user` to an argparse subparsers object; `parents` adds the host CLI's options."""
+    common: dict[str, Any] = {
+        "parents": parents or [],
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    serve = subparsers.add_parser(
+        "serve",
+        help="Run a local MAPI-compatible server",
+        description="Run a local MAPI-compatible server: runs are local processes, one per node rank.",
+        epilog=_SERVE_EXAMPLES,
+        **common,
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=non_negative,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help="port to listen on (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="where runs, logs and API keys are kept (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--api-key", metavar="KEY", help="also accept this API key for the default user local@mcli.local"
+    )
+    serve.add_argument(
+        "--cluster-name",
+        default="local",
+        metavar="NAME",
+        help="the cluster name runs report (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--nodes",
+        type=positive,
+        default=2,
+        metavar="N",
+        help="nodes in the local cluster (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--gpus-per-node",
+        type=non_negative,
+        default=8,
+        metavar="N",
+        help="GPU slots per node that runs can request (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--gpu-type",
+        default="none",
+        metavar="TYPE",
+        help="the GPU type runs report, e.g. a100_80gb (default: %(default)s: processes run on the CPU)",
+    )
+    serve.add_argument(
+        "--max-concurrent-runs",
+        type=positive,
+        default=None,
+        metavar="N",
+        help="queue runs beyond N active ones (default: limited only by the cluster's nodes and GPUs)",
+    )
+    serve.add_argument(
+        "--stop-grace-seconds",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a stopped run gets between SIGTERM and SIGKILL (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        metavar="LEVEL",
+        help="debug, info (one line per request), warning or error (default: %(default)s)",
+    )
     serve.set_defaults(func=_serve)
 
-    user = subparsers.add_parser("add-user", help="Create an API key for a (new) user")
-    user.add_argument("email")
-    user.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    user = subparsers.add_parser(
+        "add-user",
+        help="Create an API key for a (new) user",
+        description="Create a user if needed and print a new API key for them.",
+        epilog=_ADD_USER_EXAMPLES,
+        **common,
+    )
+    user.add_argument("email", help="the user's email address")
+    user.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="the server's data dir (default: %(default)s)",
+    )
     user.set_defaults(func=_add_user)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+def _configure_logging(level: str) -> None:
+    """The server's messages (one line per request at info) go to stderr; the startup banner to stdout."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logger = logging.getLogger("mcli.local")
+    logger.setLevel(level.upper())
+    logger.addHandler(handler)
 
 
 def _serve(args: argparse.Namespace) -> int:
     data_dir = args.data_dir.expanduser()
+    _configure_logging(args.log_level)
     boot = bootstrap(data_dir, args.api_key)
     options = ServeOptions(
         data_dir=data_dir,
@@ -55,15 +157,35 @@ def _serve(args: argparse.Namespace) -> int:
         max_concurrent_runs=args.max_concurrent_runs,
         stop_grace_seconds=args.stop_grace_seconds,
     )
+    key_file = data_dir / KEY_FILE
 
     def listening(endpoint: str) -> None:
-        print(f"mcli local server listening on {endpoint}", flush=True)
-        print(f"data dir: {data_dir}", flush=True)
+        lines = [f"mcli local server listening on {endpoint}", f"data dir: {data_dir}"]
         if boot.created:
-            print(f"created default user local@mcli.local with API key: {boot.api_key}", flush=True)
-        print(f"API key file: {data_dir / KEY_FILE}", flush=True)
+            lines.append(f"created default user local@mcli.local with API key: {boot.api_key}")
+        lines.append(f"API key file: {key_file}")
+        key = args.api_key or (f"$(cat {key_file})" if key_file.exists() else "KEY")
+        lines += [
+            "",
+            "Point mcli (or the official client) at this server in another shell:",
+            f"  export MOSAICML_API_ENDPOINT={endpoint}",
+            f"  export MOSAICML_API_KEY={key}",
+            "or save both for every shell:",
+            f"  mcli set endpoint {endpoint} && mcli set api-key {key}",
+            "",
+            "Press Ctrl-C to stop the server (and its active runs).",
+        ]
+        print("\n".join(lines), flush=True)
 
-    run_forever(options, args.host, args.port, listening)
+    try:
+        run_forever(options, args.host, args.port, listening)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CLIError(
+                f"port {args.port} on {args.host} is already in use (is another server running?); "
+                f"choose another with --port, e.g. --port {args.port + 1}"
+            ) from None
+        raise
     return 0
 
 
@@ -74,9 +196,13 @@ def _add_user(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcli.local", description="Local MAPI server")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except CLIError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return result
 
 

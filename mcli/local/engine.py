@@ -51,6 +51,12 @@ class Engine:
     def reconcile(self) -> None:
         self.lifecycle.reconcile()
 
+    def active_run_count(self) -> int:
+        return self.lifecycle.active_run_count()
+
+    def kill_active_runs(self) -> None:
+        self.lifecycle.kill_active_runs()
+
     async def shutdown(self) -> None:
         await self.lifecycle.shutdown()
 
@@ -64,7 +70,11 @@ class Engine:
             while self.store.name_taken(user.id, spec.name):
                 spec.name = generate_name(spec.image)
         elif self.store.name_taken(user.id, spec.name):
-            raise ApiError(409, f"Run name {spec.name!r} already exists")
+            raise ApiError(
+                409,
+                f"A run named {spec.name!r} already exists: choose another name, leave the name out to get a "
+                f"generated one, or delete the old run first (mcli delete run {spec.name})",
+            )
         at = now()
         run = self._new_run(user, spec, at, capacity.cluster_name)
         resumption = Resumption(

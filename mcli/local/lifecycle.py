@@ -169,6 +169,15 @@ class RunLifecycle:
             if node.status not in TERMINAL_STATUSES:
                 self.store.update_node(run.id, 0, node.rank, status="FAILED", reason=reason)
 
+    def active_run_count(self) -> int:
+        """Runs that a shutdown would end: running ones (stopped) and queued ones (failed)."""
+        return len(self._active) + len(self._waiting)
+
+    def kill_active_runs(self) -> None:
+        """SIGKILL every active run now, without waiting out the stop grace period (a second Ctrl-C)."""
+        for active in list(self._active.values()):
+            self._signal_all(active, signal.SIGKILL)
+
     async def shutdown(self) -> None:
         self._shutting_down = True
         reason = "The local server shut down while the run was active"

@@ -13,7 +13,7 @@ class Capacity:
     cluster_name: str = "local"
     nodes: int = 2
     gpus_per_node: int = 8
-    gpu_type: str = "a100_80gb"
+    gpu_type: str = "none"
     node_gpus: tuple[int, ...] = ()
     # The local executor runs extra CPU-only ranks beside each other; Ray spreads every rank on its own node.
     cpu_ranks_share_nodes: bool = True

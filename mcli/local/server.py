@@ -10,15 +10,19 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcli.local.placement import Capacity
 from mcli.local.store import Store, new_api_key
+
+if TYPE_CHECKING:
+    from mcli.local.engine import Engine
 
 DEFAULT_DATA_DIR = Path("~/.mosaic/local-server")
 DEFAULT_EMAIL = "local@mcli.local"
@@ -117,7 +121,7 @@ class ServeOptions:
 async def serve(
     options: ServeOptions,
     sock: socket.socket,
-    on_ready: Callable[[Any], None],
+    on_ready: Callable[[Any, Engine], None],
 ) -> None:
     """Serve until the uvicorn server handed to `on_ready` is told to exit; then stop every run."""
     import uvicorn
@@ -144,7 +148,7 @@ async def serve(
             timeout_graceful_shutdown=3,
         )
         server = _make_server_class()(config)
-        on_ready(server)
+        on_ready(server, engine)
         await server.serve(sockets=[sock])
     finally:
         await engine.shutdown()
@@ -165,15 +169,42 @@ def _make_server_class() -> Any:
 
 
 def run_forever(options: ServeOptions, host: str, port: int, on_listening: Callable[[str], None]) -> None:
-    """Serve in the current (main) thread until SIGINT or SIGTERM."""
+    """Serve in the current (main) thread until SIGINT or SIGTERM.
+
+    The first signal stops accepting work and stops the active runs gracefully (SIGTERM, then SIGKILL after
+    the grace period), saying how many; a second one kills them at once.
+    """
     sock = bind_socket(host, port)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
 
-        def ready(server: Any) -> None:
+        def ready(server: Any, engine: Engine) -> None:
+            signals = 0
+
+            def on_signal() -> None:
+                nonlocal signals
+                signals += 1
+                if signals == 1:
+                    count = engine.active_run_count()
+                    if count:
+                        grace = options.stop_grace_seconds
+                        print(
+                            f"\nStopping the server and its {count} active run{'s' if count != 1 else ''} "
+                            f"(each gets {grace:g} s to exit). Press Ctrl-C again to kill them now.",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                    else:
+                        print("\nStopping the server.", file=sys.stderr, flush=True)
+                    server.should_exit = True
+                else:
+                    print("Killing the active runs now.", file=sys.stderr, flush=True)
+                    engine.kill_active_runs()
+                    server.force_exit = True
+
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+                loop.add_signal_handler(sig, on_signal)
             on_listening(endpoint_for(sock))
 
         await serve(options, sock, ready)
@@ -208,7 +239,7 @@ class LocalServer:
         cluster_name: str = "local",
         nodes: int = 2,
         gpus_per_node: int = 8,
-        gpu_type: str = "a100_80gb",
+        gpu_type: str = "none",
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 5.0,
         keepalive_seconds: float = 12.0,
@@ -251,7 +282,7 @@ class LocalServer:
         self._endpoint = endpoint_for(self._sock)
         ready = threading.Event()
 
-        def on_ready(server: Any) -> None:
+        def on_ready(server: Any, engine: Engine) -> None:
             self._server = server
             self._loop = asyncio.get_running_loop()
 

@@ -276,9 +276,9 @@ class Store:
         return row is not None
 
     def find_run_by_name(self, user_id: str, name: str) -> Run | None:
-        """The live run with this name, else the newest deleted one."""
+        """The live run with this name: a deleted run is gone, and its name may belong to a newer run."""
         row = self.db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE user_id = ? AND name = ? ORDER BY is_deleted, seq DESC LIMIT 1",
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE user_id = ? AND name = ? AND is_deleted = 0",
             (user_id, name),
         ).fetchone()
         if row is None:
@@ -297,7 +297,9 @@ class Store:
     ) -> list[Run]:
         where = ["user_id = ?"]
         params: list[Any] = [user_id]
-        if not include_deleted:
+        # A name always means the live run: after `delete run NAME`, every client (the official one asks with
+        # include_deleted for `describe` and `logs`) finds nothing. Listings without names may include deleted runs.
+        if not include_deleted or flt.names is not None:
             where.append("is_deleted = 0")
         if before_seq is not None:
             where.append("seq < ?")

@@ -1,10 +1,14 @@
 """`mcli init`, `mcli set api-key`, `mcli local`, and --help on every command."""
 
+import argparse
+import re
 import stat
 from pathlib import Path
 
 import pytest
 import yaml
+
+from mcli.local.cli import register as register_local
 
 from .helpers import Cli
 
@@ -34,8 +38,18 @@ def test_help_has_an_example(cli: Cli, command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: {' '.join(['mcli', *command])}")
-    example = result.stdout.split("example:\n", 1)[1]
+    example = re.split(r"^examples?:\n", result.stdout, maxsplit=1, flags=re.M)[1]
     assert example.lstrip().startswith("mcli ")
+
+
+def test_every_local_serve_flag_has_help() -> None:
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers()
+    register_local(subparsers)
+    for command in ("serve", "add-user"):
+        actions = subparsers.choices[command]._actions
+        assert len(actions) > 1
+        assert [action.dest for action in actions if not action.help] == [], command
 
 
 def test_set_api_key_writes_a_private_config(cli: Cli, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
         kwargs.setdefault("data_dir", tmp_path / f"data{len(servers)}")
         kwargs.setdefault("api_key", KEY)
         kwargs.setdefault("stop_grace_seconds", 2.0)
+        kwargs.setdefault("gpu_type", "a100_80gb")  # a GPU type for the gpuType filters to find
         server = LocalServer(port=0, **kwargs).start()
         servers.append(server)
         return server
