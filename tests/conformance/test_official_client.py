@@ -87,3 +87,24 @@ def test_official_client_reads_the_key_we_save(python: Path, tmp_path: Path, mon
         env=env, capture_output=True, text=True, check=True, cwd=tmp_path,
     )
     assert result.stdout.strip() == "saved-by-us-0123456789"
+
+
+def test_official_describe_does_not_find_a_run_we_deleted(
+    python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mcli
+
+    with LocalServer(data_dir=tmp_path / "data", api_key=KEY, stop_grace_seconds=1) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTHON"))}
+        env.update(MOSAICML_API_ENDPOINT=server.endpoint, MOSAICML_API_KEY=KEY, MCLI_CONFIG_DIR=str(tmp_path))
+
+        def describe(name: str) -> str:
+            official = [str(python.with_name("mcli")), "describe", "run", name]
+            return subprocess.run(official, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path).stdout
+
+        monkeypatch.setenv("MOSAICML_API_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("MOSAICML_API_KEY", KEY)
+        run = mcli.create_run(mcli.RunConfig(name="soon-gone", image="python", command="sleep 30"))
+        assert "soon-gone" in describe("soon-gone")
+        mcli.delete_runs([run])
+        assert describe("soon-gone") == "No runs found with name: soon-gone\n"
