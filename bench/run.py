@@ -171,7 +171,7 @@ class Bench:
         out = open(self.work / "server.out", "w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "mcli.local", "serve", "--port", str(port), "--data-dir", str(self.data_dir),
-             "--api-key", self.keys["main"], "--stop-grace-seconds", "2"],
+             "--api-key", self.keys["main"], "--stop-grace-seconds", "2", "--log-level", "warning"],
             stdout=out, stderr=subprocess.STDOUT, cwd=self.work, env=clean_env({}),
         )  # fmt: skip
         self.procs.append(proc)
