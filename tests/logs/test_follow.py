@@ -78,8 +78,8 @@ def test_cut_websocket_many_times_during_a_100000_line_follow(
 def test_a_silent_dead_connection_is_noticed_by_keep_alive(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mcli.core.session.PING_INTERVAL", 0.3)
-    monkeypatch.setattr("mcli.core.session.PING_TIMEOUT", 0.3)
+    monkeypatch.setattr("mcli.core.websocket.PING_INTERVAL", 0.3)
+    monkeypatch.setattr("mcli.core.websocket.PING_TIMEOUT", 0.3)
     run = mcli.create_run(RunConfig(image="python", command="for i in $(seq 1 200); do echo beat $i; sleep 0.01; done"))
     with CuttingProxy(port_of(server.endpoint)) as proxy:
         monkeypatch.setenv("MOSAICML_API_ENDPOINT", f"http://127.0.0.1:{proxy.port}/graphql")
