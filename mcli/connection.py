@@ -85,10 +85,13 @@ def client(wanted: Credentials) -> MAPIClient:
 
 
 @atexit.register
-def _close_background_sessions() -> None:
-    """Close the sync API's connections at exit, waiting at most two seconds."""
+def close_background_session() -> None:
+    """Close and forget the sync API's cached session, waiting at most two seconds.
+
+    Runs at exit; `mcli.testing` calls it when a test stops pointing the SDK at its server.
+    """
     shared = background.started_loop()
-    cached = _sessions.get(shared) if shared is not None else None
+    cached = _sessions.pop(shared, None) if shared is not None else None
     if cached is not None:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             background.submit(cached[1].close()).result(timeout=2)
