@@ -79,14 +79,15 @@ class MapiServer:
             ("--cluster-name", cluster_name),
             ("--max-concurrent-runs", max_concurrent_runs),
         ]
+        # "--flag=value": a value such as a random key may start with "-".
         self._args = [
-            "--host", "127.0.0.1",
-            "--port", "0",
-            "--api-key", self.api_key,
-            "--stop-grace-seconds", str(stop_grace_seconds),
-            *(item for flag, value in options if value is not None for item in (flag, str(value))),
+            "--host=127.0.0.1",
+            "--port=0",
+            f"--api-key={self.api_key}",
+            f"--stop-grace-seconds={stop_grace_seconds}",
+            *(f"{flag}={value}" for flag, value in options if value is not None),
             *extra_args,
-        ]  # fmt: skip
+        ]
         self._data_dir: Path | None = None
         self._process: ServerProcess | None = None
         self._marker = secrets.token_hex(16)
@@ -130,7 +131,7 @@ class MapiServer:
             self._data_dir = Path(tempfile.mkdtemp(prefix="mcli-mapi-"))
         try:
             self._process = start_server_process(
-                [*self._args, "--data-dir", str(self._data_dir)],
+                [*self._args, f"--data-dir={self._data_dir}"],
                 log_path=self.log_path,
                 env={**os.environ, MARKER_ENV: self._marker},
                 timeout=self.startup_timeout,
