@@ -1,6 +1,7 @@
 """Launch a two-node run, follow its logs live, wait for it, and list runs, using only the public SDK.
 
-With MOSAICML_API_ENDPOINT=local (as README's first command sets), mcli starts a local server for you.
+With MOSAICML_API_ENDPOINT=local (as README's first command sets), mcli starts a local daemon for you (once;
+later scripts reuse it). `mcli local status` shows it and `mcli local stop` stops it.
 """
 
 import mcli

@@ -4,21 +4,15 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from mcli.config import resolve_api_key, resolve_endpoint
+from mcli.config import LOCAL_ENDPOINT, resolve_api_key, resolve_endpoint
 from mcli.core import loop as background
 from mcli.core.errors import MCLIConfigError
 from mcli.core.session import AsyncSession
 from mcli.graphql.generated.client import MAPIClient
 
-if TYPE_CHECKING:
-    from mcli.local import LocalServer
-
-LOCAL_ENDPOINT = "local"
 NO_KEY_MESSAGE = (
     "No API key is configured. Set one with `mcli set api-key KEY` or mcli.set_api_key(KEY), or set the "
     "MOSAICML_API_KEY environment variable. To use a local server instead, set MOSAICML_API_ENDPOINT=local."
@@ -31,8 +25,6 @@ class Credentials:
     api_key: str
 
 
-_lock = threading.Lock()
-_embedded_server: "LocalServer | None" = None
 _sessions: (
     "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Credentials, AsyncSession, MAPIClient]]"
 )
@@ -45,27 +37,22 @@ def credentials() -> Credentials:
     """Resolve the endpoint and key now; fails at once, with no network, when no key is configured."""
     endpoint = resolve_endpoint()
     if endpoint == LOCAL_ENDPOINT:
-        return _embedded_credentials()
+        return _local_daemon_credentials()
     api_key = resolve_api_key()
     if not api_key:
         raise MCLIConfigError(NO_KEY_MESSAGE)
     return Credentials(endpoint, api_key)
 
 
-def _embedded_credentials() -> Credentials:
-    """Start the embedded local server once per process (MOSAICML_API_ENDPOINT=local)."""
-    global _embedded_server
-    from mcli.local import LocalServer
+def _local_daemon_credentials() -> Credentials:
+    """MOSAICML_API_ENDPOINT=local: the user's local daemon, started on first use; it outlives this process."""
+    from mcli.local import LocalDaemonError, ensure_daemon
 
-    with _lock:
-        if _embedded_server is None:
-            server = LocalServer()
-            server.start()
-            _embedded_server = server
-        server = _embedded_server
-    if server.api_key is None:
-        raise MCLIConfigError("the embedded local server started without an API key")
-    return Credentials(server.endpoint, server.api_key)
+    try:
+        daemon = ensure_daemon()
+    except (LocalDaemonError, OSError) as exc:
+        raise MCLIConfigError(f"MOSAICML_API_ENDPOINT=local: {exc}") from exc
+    return Credentials(daemon.endpoint, daemon.api_key)
 
 
 def client(wanted: Credentials) -> MAPIClient:

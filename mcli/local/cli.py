@@ -1,4 +1,4 @@
-"""`mcli local serve` and `mcli local add-user`, also reachable as `python -m mcli.local ...`.
+"""`mcli local serve|add-user|status|stop`, also reachable as `python -m mcli.local ...`.
 
 This module owns the commands' arguments, help and examples; `mcli` mounts them under `mcli local`.
 """
@@ -8,11 +8,14 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from mcli.cli.common import CLIError, non_negative, positive
+from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, running_daemon, stop_daemon
 from mcli.local.placement import Capacity
 from mcli.local.server import (
     DEFAULT_DATA_DIR,
@@ -69,7 +72,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
         help="where runs, logs and API keys are kept (default: %(default)s)",
     )
     serve.add_argument(
-        "--api-key", metavar="KEY", help="also accept this API key for the default user local@mcli.local"
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        metavar="KEY",
+        help=f"also accept this API key for the default user local@mcli.local (default: ${API_KEY_ENV}, "
+        "which, unlike an argument, ps does not show)",
     )
     serve.add_argument(
         "--cluster-name",
@@ -118,6 +125,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
         metavar="LEVEL",
         help="debug, info (one line per request), warning or error (default: %(default)s)",
     )
+    # The local daemon's launcher learns the pid at once and the endpoint once listening through this pipe.
+    serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
     user = subparsers.add_parser(
@@ -137,6 +146,38 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
     )
     user.set_defaults(func=_add_user)
 
+    status = subparsers.add_parser(
+        "status",
+        help="Show the local daemon that MOSAICML_API_ENDPOINT=local uses",
+        description="Show whether the local daemon runs (exit 0) or not (exit 1): its endpoint, data dir, log, "
+        "uptime and active runs. It never starts one.",
+        epilog=_STATUS_EXAMPLES,
+        **common,
+    )
+    status.set_defaults(func=_status)
+
+    stop = subparsers.add_parser(
+        "stop",
+        help="Stop the local daemon that MOSAICML_API_ENDPOINT=local uses",
+        description="Stop the local daemon. It refuses while runs are active, unless --force, which stops them "
+        "(SIGTERM, then SIGKILL after the grace period). The next use of MOSAICML_API_ENDPOINT=local starts a "
+        "new one.",
+        epilog=_STOP_EXAMPLES,
+        **common,
+    )
+    stop.add_argument("--force", action="store_true", help="stop the active runs too")
+    stop.set_defaults(func=_stop)
+
+
+_STATUS_EXAMPLES = """\
+example:
+  mcli local status     # running (pid, uptime), endpoint, data dir, log, active runs"""
+
+_STOP_EXAMPLES = """\
+examples:
+  mcli local stop            # refuses while runs are active
+  mcli local stop --force    # stops the active runs too"""
+
 
 def _configure_logging(level: str) -> None:
     """The server's messages (one line per request at info) go to stderr; the startup banner to stdout."""
@@ -148,6 +189,9 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, f"{os.getpid()}\n".encode())
+    os.environ.pop(API_KEY_ENV, None)  # the runs inherit this environment; the key is not theirs
     data_dir = args.data_dir.expanduser()
     _configure_logging(args.log_level)
     boot = bootstrap(data_dir, args.api_key)
@@ -176,6 +220,9 @@ def _serve(args: argparse.Namespace) -> int:
             "Press Ctrl-C to stop the server (and its active runs).",
         ]
         print("\n".join(lines), flush=True)
+        if args.ready_fd is not None:
+            os.write(args.ready_fd, f"{endpoint}\n".encode())
+            os.close(args.ready_fd)
 
     try:
         run_forever(options, args.host, args.port, listening)
@@ -191,6 +238,36 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _add_user(args: argparse.Namespace) -> int:
     print(add_user(args.data_dir.expanduser(), args.email))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    daemon = running_daemon()
+    if daemon is None:
+        print("mcli local daemon: not running (the first use of MOSAICML_API_ENDPOINT=local starts it)")
+        return 1
+    active = active_run_names(daemon)
+    shown = f" ({', '.join(active[:10])}{', ...' if len(active) > 10 else ''})" if active else ""
+    print(f"mcli local daemon: running (pid {daemon.pid}, up {_duration(time.time() - daemon.started_at)})")
+    print(f"endpoint: {daemon.endpoint}")
+    print(f"data dir: {daemon.data_dir}")
+    print(f"log: {daemon.log}")
+    print(f"active runs: {len(active)}{shown}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _stop(args: argparse.Namespace) -> int:
+    try:
+        daemon = stop_daemon(force=args.force)
+    except LocalDaemonError as error:
+        raise CLIError(str(error)) from None
+    print("mcli local daemon: not running" if daemon is None else f"mcli local daemon (pid {daemon.pid}) stopped")
     return 0
 
 

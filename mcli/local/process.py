@@ -10,6 +10,20 @@ import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+
+def proc_start_time(pid: int) -> str:
+    """When process `pid` started (from /proc), to tell it from a later process that reuses the pid.
+
+    "" when there is no such process, or it has exited and waits to be reaped (a zombie).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]
 
 
 class ChildProcess:

@@ -8,24 +8,14 @@ import os
 import signal
 import socket
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from mcli.local.executors.base import Executor, LogSink, Placement, RankExit, RankLaunch, RankProcess
 from mcli.local.placement import Capacity, Placer, RankSlot
-from mcli.local.process import ChildProcess
+from mcli.local.process import ChildProcess, proc_start_time
 from mcli.local.timeutil import now
 
 PIPE_READ = 64 * 1024
-
-
-def _proc_start_time(pid: int) -> str:
-    """Start time of a process (from /proc), to tell a leftover run process from a recycled pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _free_port() -> int:
@@ -37,7 +27,7 @@ def _free_port() -> int:
 class LocalRank(RankProcess):
     def __init__(self, proc: ChildProcess) -> None:
         self.proc = proc
-        self._handle = {"pid": proc.pid, "start": _proc_start_time(proc.pid)}
+        self._handle = {"pid": proc.pid, "start": proc_start_time(proc.pid)}
 
     @property
     def handle(self) -> dict[str, Any]:
@@ -93,7 +83,7 @@ class LocalProcessExecutor(Executor):
         # A rank's output pipe died with the previous server, so its process cannot be followed: kill what is left.
         for handle in handles.values():
             pid, started = handle.get("pid"), handle.get("start")
-            if isinstance(pid, int) and started and _proc_start_time(pid) == started:
+            if isinstance(pid, int) and started and proc_start_time(pid) == started:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
         return None
