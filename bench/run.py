@@ -39,6 +39,8 @@ SUBPROCESS_TIMEOUT = 900
 
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` from a checkout
 
+import daemon_bench  # noqa: E402
+
 from mcli.local.logs import MAX_CHUNK  # noqa: E402
 from mcli.local.records import Resumption, Run  # noqa: E402
 from mcli.local.server import DEFAULT_EMAIL, add_user, bootstrap, open_store  # noqa: E402
@@ -481,10 +483,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     results = run(args)
+    log("measuring MOSAICML_API_ENDPOINT=local (bench/daemon_bench.py)")
+    results["local_daemon"] = daemon_bench.measure(reps=1 if args.quick else 5)
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results_path.write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
+    table = markdown(results) + "\n" + daemon_bench.markdown(results["local_daemon"])
     (args.out / "results.md").write_text(table)
     print(table)
     if not args.no_chart:

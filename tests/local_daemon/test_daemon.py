@@ -8,10 +8,9 @@ import sys
 import time
 
 import psutil
+from conftest import LocalUser
 
 from mcli.local.daemon import wait_gone
-
-from .conftest import LocalUser
 
 LAUNCH = """
 import mcli
@@ -26,44 +25,44 @@ print(run.status.value, mcli.get_run_logs(run), end="")
 """
 
 
-def test_a_run_outlives_the_script_that_launched_it(user: LocalUser) -> None:
-    launched = user.python(LAUNCH)
+def test_a_run_outlives_the_script_that_launched_it(local_user: LocalUser) -> None:
+    launched = local_user.python(LAUNCH)
     assert launched.returncode == 0, launched.stderr
     assert launched.stdout.split()[0] == "embedded-1"
-    daemon = user.daemon()
+    daemon = local_user.daemon()
     assert daemon is not None and daemon.alive()
-    assert stat.S_IMODE(user.record.stat().st_mode) == 0o600  # it holds the key
+    assert stat.S_IMODE(local_user.record.stat().st_mode) == 0o600  # it holds the key
 
-    checked = user.python(CHECK)
+    checked = local_user.python(CHECK)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout == "COMPLETED done\n"
-    assert user.daemon() == daemon  # reused, not restarted
-    assert [p.pid for p in user.serve_processes()] == [daemon.pid]
+    assert local_user.daemon() == daemon  # reused, not restarted
+    assert [p.pid for p in local_user.serve_processes()] == [daemon.pid]
 
 
-def test_concurrent_first_uses_start_one_daemon(user: LocalUser) -> None:
+def test_concurrent_first_uses_start_one_daemon(local_user: LocalUser) -> None:
     start_at = time.time() + 1.0  # after every interpreter has started and imported mcli
     code = f"import time, mcli; time.sleep(max(0, {start_at} - time.time())); print(len(mcli.get_runs()))"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=user.env, stdout=subprocess.PIPE,
+        subprocess.Popen([sys.executable, "-c", code], env=local_user.env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
     assert [out for out, _ in outputs] == ["0\n"] * 3
-    daemon = user.daemon()
+    daemon = local_user.daemon()
     assert daemon is not None
-    assert [p.pid for p in user.serve_processes()] == [daemon.pid]
+    assert [p.pid for p in local_user.serve_processes()] == [daemon.pid]
 
 
-def test_a_killed_daemon_is_replaced_and_its_runs_reconciled(user: LocalUser) -> None:
-    launched = user.python(
+def test_a_killed_daemon_is_replaced_and_its_runs_reconciled(local_user: LocalUser) -> None:
+    launched = local_user.python(
         'import mcli; mcli.create_run(mcli.RunConfig(name="long", image="x", command="sleep 60"))\n'
         'mcli.wait_for_run_status("long", "RUNNING", timeout=30)'
     )
     assert launched.returncode == 0, launched.stderr
-    first = user.daemon()
+    first = local_user.daemon()
     assert first is not None
     run_processes = [p for p in psutil.Process(first.pid).children() if "sleep 60" in " ".join(p.cmdline())]
     assert run_processes
@@ -71,56 +70,56 @@ def test_a_killed_daemon_is_replaced_and_its_runs_reconciled(user: LocalUser) ->
     os.kill(first.pid, signal.SIGKILL)
     assert wait_gone(first, 10)
 
-    checked = user.python('import mcli; run = mcli.get_runs(["long"])[0]; print(run.status.value, run.reason)')
+    checked = local_user.python('import mcli; run = mcli.get_runs(["long"])[0]; print(run.status.value, run.reason)')
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("FAILED The local server restarted while the run was RUNNING")
-    second = user.daemon()
+    second = local_user.daemon()
     assert second is not None and second.pid != first.pid and second.alive()
     assert second.api_key == first.api_key  # the dead daemon's key is reused, not a new one piled up
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in run_processes)
-    assert [p.pid for p in user.serve_processes()] == [second.pid]
+    assert [p.pid for p in local_user.serve_processes()] == [second.pid]
 
 
-def test_status_and_stop_without_active_runs(user: LocalUser) -> None:
-    status = user.mcli("local", "status")
+def test_status_and_stop_without_active_runs(local_user: LocalUser) -> None:
+    status = local_user.mcli("local", "status")
     assert status.returncode == 1 and "not running" in status.stdout
-    assert not user.record.exists()  # status never starts a daemon
+    assert not local_user.record.exists()  # status never starts a daemon
 
-    assert user.mcli("get", "runs").returncode == 0
-    daemon = user.daemon()
+    assert local_user.mcli("get", "runs").returncode == 0
+    daemon = local_user.daemon()
     assert daemon is not None
-    status = user.mcli("local", "status")
+    status = local_user.mcli("local", "status")
     assert status.returncode == 0, status.stderr
     assert f"running (pid {daemon.pid}" in status.stdout
     assert f"endpoint: {daemon.endpoint}" in status.stdout
-    assert f"data dir: {user.data_dir}" in status.stdout
+    assert f"data dir: {local_user.data_dir}" in status.stdout
     assert "active runs: 0" in status.stdout
 
-    stopped = user.mcli("local", "stop")
+    stopped = local_user.mcli("local", "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert f"(pid {daemon.pid}) stopped" in stopped.stdout
-    assert not daemon.alive() and not user.record.exists()
-    assert user.mcli("local", "status").returncode == 1
+    assert not daemon.alive() and not local_user.record.exists()
+    assert local_user.mcli("local", "status").returncode == 1
 
 
-def test_stop_refuses_while_runs_are_active_and_force_stops_them(user: LocalUser) -> None:
-    launched = user.python(
+def test_stop_refuses_while_runs_are_active_and_force_stops_them(local_user: LocalUser) -> None:
+    launched = local_user.python(
         'import mcli; mcli.create_run(mcli.RunConfig(name="busy", image="x", command="sleep 60"))\n'
         'mcli.wait_for_run_status("busy", "RUNNING", timeout=30)'
     )
     assert launched.returncode == 0, launched.stderr
-    daemon = user.daemon()
+    daemon = local_user.daemon()
     assert daemon is not None
-    assert "active runs: 1 (busy)" in user.mcli("local", "status").stdout
+    assert "active runs: 1 (busy)" in local_user.mcli("local", "status").stdout
 
-    refused = user.mcli("local", "stop")
+    refused = local_user.mcli("local", "stop")
     assert refused.returncode == 1
     assert "1 active run(s) (busy)" in refused.stderr and "--force" in refused.stderr
     assert daemon.alive()
 
-    forced = user.mcli("local", "stop", "--force")
+    forced = local_user.mcli("local", "stop", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert not daemon.alive() and not user.record.exists()
+    assert not daemon.alive() and not local_user.record.exists()
 
-    after = user.python('import mcli; run = mcli.get_runs(["busy"])[0]; print(run.status.value, run.reason)')
+    after = local_user.python('import mcli; run = mcli.get_runs(["busy"])[0]; print(run.status.value, run.reason)')
     assert after.stdout.startswith("FAILED The local server shut down while the run was active"), after
