@@ -19,23 +19,27 @@ from mcli.core.errors import (
     RunFailed,
 )
 from mcli.core.retry import resubscribing
-from mcli.filters import build_name_selector, build_runs_page_input
+from mcli.filters import build_clusters_input, build_name_selector, build_runs_page_input
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import (
     CreateRunInput,
     GetRunLogsInput,
     StopRunsInput,
+    UpdateRunInput,
     UpdateRunMetadataInput,
     WatchRunStatusInput,
 )
 from mcli.logs import LogStream
 from mcli.models import Run, RunConfig, RunConfigError, RunStatus
+from mcli.models.cluster import ClusterDetails
 from mcli.models.run_config import check_json_value
 
 T = TypeVar("T")
 
 RunRef = str | Run
 PAGE_SIZE = 500
+# A GraphQL Int (32-bit) of seconds.
+MAX_DURATION_SECONDS = 2**31 - 1
 CONVERT_SLICE = 50
 _FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.STOPPED, RunStatus.FAILED_PULL})
 
@@ -106,11 +110,15 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
     creds = _start()
 
     async def work() -> Run:
-        result = await connection.client(creds).create_run(CreateRunInput(run_input=run_input))
-        created = result.create_run[0]
-        return Run.from_graphql(created, created.details)
+        return await _create(connection.client(creds), run_input)
 
     return _bounded(work(), timeout)
+
+
+async def _create(api: MAPIClient, run_input: dict[str, Any]) -> Run:
+    result = await api.create_run(CreateRunInput(run_input=run_input))
+    created = result.create_run[0]
+    return Run.from_graphql(created, created.details)
 
 
 @contextlib.contextmanager
@@ -181,8 +189,15 @@ def get_runs(
     limit: int | None = None,
     include_details: bool = False,
     include_deleted: bool = False,
+    ended_before: Any = None,
+    ended_after: Any = None,
+    user_emails: Iterable[str] | None = None,
 ) -> Coroutine[Any, Any, list[Run]]:
-    """Runs matching every given filter, newest first; pages are followed until `limit` (default: all)."""
+    """Runs matching every given filter, newest first; pages are followed until `limit` (default: all).
+
+    `ended_before`/`ended_after` bound when runs ended (runs that have not ended never match); `user_emails`
+    selects whose runs (by default the caller's own).
+    """
     page_input = build_runs_page_input(
         runs=runs,
         cluster_names=cluster_names,
@@ -194,6 +209,9 @@ def get_runs(
         clusters=clusters,
         limit=limit,
         include_deleted=include_deleted,
+        ended_before=ended_before,
+        ended_after=ended_after,
+        user_emails=user_emails,
     )
     timeout = _check_timeout(timeout)
     creds = _start()
@@ -488,3 +506,155 @@ def wait_for_run_status(
         raise RunFailed(final, f"Run {name} ended {final.status.value} before reaching {target.value}")
 
     return _bounded(work(), timeout)
+
+
+# --- run scheduling settings ------------------------------------------------------------------------------
+
+
+def _optional_bool(value: object, what: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{what} must be True, False or None, got {value!r}")
+    return value
+
+
+def update_run(
+    run: RunRef,
+    *,
+    preemptible: bool | None = None,
+    priority: str | None = None,
+    max_retries: int | None = None,
+    retry_on_system_failure: bool | None = None,
+    max_duration: float | None = None,
+    timeout: float | None = 10,
+) -> Coroutine[Any, Any, Run]:
+    """Change a run's scheduling settings; settings left as None keep their value.
+
+    `max_duration` is in hours (sent as whole seconds); on a running run it moves the deadline, counted from when
+    the current execution started. `max_retries` is how many times a failed execution is resumed.
+    """
+    name = _run_name(run)
+    update = UpdateRunInput()
+    if (value := _optional_bool(preemptible, "preemptible")) is not None:
+        update.preemptible = value
+    if (value := _optional_bool(retry_on_system_failure, "retry_on_system_failure")) is not None:
+        update.retry_on_system_failure = value
+    if priority is not None:
+        if not isinstance(priority, str) or not priority.strip():
+            raise ValueError(f"priority must be a non-empty string such as 'low', got {priority!r}")
+        update.priority = priority.strip()
+    if (retries := _optional_index(max_retries, "max_retries must be a number of retries")) is not None:
+        update.max_retries = retries
+    if max_duration is not None:
+        if isinstance(max_duration, bool) or not isinstance(max_duration, int | float) or not max_duration > 0:
+            raise ValueError(f"max_duration must be a positive number of hours, got {max_duration!r}")
+        seconds = int(max_duration * 3600)
+        if not 1 <= seconds <= MAX_DURATION_SECONDS:
+            raise ValueError(
+                f"max_duration must be from 1 second to {MAX_DURATION_SECONDS // 3600} hours, got {max_duration!r}"
+            )
+        update.max_duration_seconds = seconds
+    if not update.model_fields_set:
+        raise ValueError(
+            "nothing to update: pass preemptible, priority, max_retries, retry_on_system_failure or max_duration"
+        )
+    timeout = _check_timeout(timeout)
+    creds = _start()
+
+    async def work() -> Run:
+        result = await connection.client(creds).update_run(build_name_selector([name]), update)
+        if not result.update_run:
+            raise NotFoundError(404, f"Run {name} not found")
+        updated = result.update_run[0]
+        return Run.from_graphql(updated, updated.details)
+
+    return _bounded(work(), timeout)
+
+
+# Shortcuts `clone` accepts for compute and scheduling settings, as the 0.8.3 `Run.clone` does.
+_CLONE_COMPUTE = ("cluster", "instance", "nodes", "gpu_type", "gpus", "cpus", "node_names")
+_CLONE_SCHEDULING = ("priority", "preemptible", "max_retries", "retry_on_system_failure", "max_duration")
+# Deprecated top-level spellings of compute settings, cleared when a clone changes compute.
+_TOP_LEVEL_COMPUTE = ("cluster", "gpu_type", "gpu_num", "cpus")
+
+
+def cloned_config(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
+    """`config` with `changes` applied: RunConfig fields, or the compute and scheduling shortcuts above.
+
+    The name is dropped unless given, so that the server names the new run.
+    """
+    valid = (set(RunConfig.model_fields) - set(_TOP_LEVEL_COMPUTE)) | set(_CLONE_COMPUTE) | set(_CLONE_SCHEDULING)
+    unknown = sorted(set(changes) - valid)
+    if unknown:
+        raise ValueError(f"clone() got unknown settings {', '.join(unknown)}; valid ones are {', '.join(sorted(valid))}")
+    data = config.model_dump(exclude_none=True)
+    data["name"] = None
+    compute = {key: value for key, value in changes.items() if key in _CLONE_COMPUTE}
+    scheduling = {key: value for key, value in changes.items() if key in _CLONE_SCHEDULING}
+    data.update({key: value for key, value in changes.items() if key not in compute and key not in scheduling})
+    if compute:
+        for key in _TOP_LEVEL_COMPUTE:
+            data.pop(key, None)
+        data["compute"] = {**config.compute.model_dump(exclude_none=True), **compute}
+    if scheduling:
+        data["scheduling"] = {**config.scheduling.model_dump(exclude_none=True), **scheduling}
+    return RunConfig.model_validate(data)
+
+
+def clone_run(run: RunRef, *, timeout: float | None = 10, **changes: Any) -> Coroutine[Any, Any, Run]:
+    """Launch a new run from a run's submitted config with `changes` applied (see `cloned_config`)."""
+    name = _run_name(run)
+    known = run.submitted_config if isinstance(run, Run) else None
+    if known is not None:
+        cloned_config(known, changes)  # bad changes fail now, before any request
+    timeout = _check_timeout(timeout)
+    creds = _start()
+
+    async def work() -> Run:
+        api = connection.client(creds)
+        submitted = known or (await _fetch_run(api, name, True)).submitted_config
+        if submitted is None:
+            raise RunConfigError(f"Run {name} has no submitted config to clone")
+        config = cloned_config(submitted, changes)
+        config.validate_for_submit()
+        return await _create(api, config.to_run_input())
+
+    return _bounded(work(), timeout)
+
+
+# --- clusters ---------------------------------------------------------------------------------------------
+
+
+def get_clusters(
+    clusters: Iterable[str | ClusterDetails] | str | None = None,
+    *,
+    include_utilization: bool = False,
+    timeout: float | None = 10,
+) -> Coroutine[Any, Any, list[ClusterDetails]]:
+    """The clusters runs can go to (all, or those named), with what is in use on them if `include_utilization`."""
+    clusters_input = build_clusters_input(clusters)
+    if not isinstance(include_utilization, bool):
+        raise ValueError(f"include_utilization must be True or False, got {include_utilization!r}")
+    timeout = _check_timeout(timeout)
+    creds = _start()
+
+    async def work() -> list[ClusterDetails]:
+        result = await connection.client(creds).get_clusters(clusters_input, include_utilization)
+        return [ClusterDetails.from_graphql(cluster) for cluster in result.get_clusters]
+
+    return _bounded(work(), timeout)
+
+
+def get_cluster(
+    cluster: str | ClusterDetails, *, include_utilization: bool = True, timeout: float | None = 10
+) -> Coroutine[Any, Any, ClusterDetails]:
+    """One cluster by name, with what is in use on it unless `include_utilization=False`; NotFoundError if none."""
+    name = cluster.name if isinstance(cluster, ClusterDetails) else cluster
+    found = get_clusters([name], include_utilization=include_utilization, timeout=timeout)
+
+    async def work() -> ClusterDetails:
+        for item in await found:
+            if item.name == name:
+                return item
+        raise NotFoundError(404, f"Cluster {name} not found")
+
+    return work()

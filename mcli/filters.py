@@ -12,7 +12,10 @@ from enum import Enum
 from typing import Any
 
 from mcli.graphql.generated.input_types import (
+    ClusterFilters,
     DateRangeFilter,
+    Entity,
+    GetClustersInput,
     GetRunsInput,
     GetRunsPaginatedInput,
     IntInFilter,
@@ -37,14 +40,18 @@ def build_runs_page_input(
     limit: int | None = None,
     include_deleted: bool = False,
     cursor: str | None = None,
+    ended_before: DateLike | None = None,
+    ended_after: DateLike | None = None,
+    user_emails: Any = None,
 ) -> GetRunsPaginatedInput:
     """The `getRunsPaginatedData` input for one page of runs.
 
     `runs` are names or objects with a `.name` (e.g. Run); `cluster_names` (or its deprecated alias `clusters`,
     whose warning is the caller's job) are names or objects with a `.name`; `before`/`after` are datetimes (naive
     means local time), dates or ISO 8601 strings (no offset means UTC); `gpu_types` are strings or enums;
-    `gpu_nums` are non-negative ints; `statuses` are RunStatus values or their names in any case. An empty list
-    matches no runs. Filters left as None are not sent.
+    `gpu_nums` are non-negative ints; `statuses` are RunStatus values or their names in any case;
+    `ended_before`/`ended_after` bound the end time like `before`/`after` bound the creation time; `user_emails`
+    selects whose runs. An empty list matches no runs. Filters left as None are not sent.
     """
     if cluster_names is not None and clusters is not None:
         raise ValueError("pass cluster_names or its deprecated alias clusters, not both")
@@ -58,6 +65,8 @@ def build_runs_page_input(
         filters.cluster_name = StringInFilter(in_=_names(cluster_values, cluster_arg))
     if before is not None or after is not None:
         filters.created_at = _date_range(before, after)
+    if ended_before is not None or ended_after is not None:
+        filters.ended_at = _date_range(ended_before, ended_after, ("ended_before", "ended_after"))
     if gpu_types is not None:
         filters.gpu_type = StringInFilter(in_=_gpu_types(gpu_types))
     if gpu_nums is not None:
@@ -67,6 +76,8 @@ def build_runs_page_input(
     if not isinstance(include_deleted, bool):
         raise ValueError(f"include_deleted must be True or False, got {include_deleted!r}")
     page = GetRunsPaginatedInput(filters=filters, include_deleted=include_deleted, limit=_limit(limit))
+    if user_emails is not None:
+        page.entity = Entity(emails=_names(user_emails, "user_emails"))
     if cursor is not None:
         # Only set when given, so the first page's request carries no cursor key at all.
         page.cursor = _cursor(cursor)
@@ -83,6 +94,14 @@ def build_name_selector(runs: Any) -> GetRunsInput:
     if not names:
         raise ValueError("runs must name at least one run")
     return GetRunsInput(filters=RunFilters(name=StringInFilter(in_=names)))
+
+
+def build_clusters_input(clusters: Any = None) -> GetClustersInput:
+    """The `getClustersData` input: every cluster, or those named (names or objects with a `.name`)."""
+    filters = ClusterFilters()
+    if clusters is not None:
+        filters.name = StringInFilter(in_=_names(clusters, "clusters"))
+    return GetClustersInput(filters=filters)
 
 
 def _as_list(value: Any, argument: str) -> list[Any]:
@@ -165,11 +184,16 @@ def _instant(value: DateLike, argument: str) -> tuple[str, datetime]:
     return aware.isoformat(), aware
 
 
-def _date_range(before: DateLike | None, after: DateLike | None) -> DateRangeFilter:
-    lt = _instant(before, "before") if before is not None else None
-    gte = _instant(after, "after") if after is not None else None
+def _date_range(
+    before: DateLike | None, after: DateLike | None, arguments: tuple[str, str] = ("before", "after")
+) -> DateRangeFilter:
+    before_arg, after_arg = arguments
+    lt = _instant(before, before_arg) if before is not None else None
+    gte = _instant(after, after_arg) if after is not None else None
     if lt and gte and gte[1] >= lt[1]:
-        raise ValueError(f"after ({gte[0]}) must be earlier than before ({lt[0]}); no run could match")
+        raise ValueError(
+            f"{after_arg} ({gte[0]}) must be earlier than {before_arg} ({lt[0]}); no run could match"
+        )
     # Only given bounds are set, so an open end is omitted from the request instead of sent as null.
     date_range = DateRangeFilter()
     if lt:

@@ -13,7 +13,15 @@ import yaml
 import mcli
 from mcli.cli.common import CLIError
 from mcli.cli.follow import follow
-from mcli.cli.output import Style, format_time, run_duration, status_styles, table, terminal_width
+from mcli.cli.output import (
+    Style,
+    format_duration,
+    format_time,
+    run_duration,
+    status_styles,
+    table,
+    terminal_width,
+)
 from mcli.models import ComputeConfig, Run, RunConfig
 
 # --- run ---------------------------------------------------------------------------------------------------
@@ -151,6 +159,11 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _ConfigDumper.add_representer(str, _represent_str)
 
 
+def _retry_policy(run: Run) -> str:
+    retries = f"up to {run.max_retries or 0} automatic"
+    return retries + (", also after system failures" if run.retry_on_system_failure else "")
+
+
 def describe_run(args: argparse.Namespace) -> int:
     run = mcli.get_run(args.run)
     style = Style(sys.stdout)
@@ -171,6 +184,8 @@ def describe_run(args: argparse.Namespace) -> int:
         ("Compute", compute),
         ("Image", run.image or "-"),
         ("Priority", run.priority or "-"),
+        ("Retries", _retry_policy(run)),
+        ("Max time", format_duration(run.max_duration_seconds) if run.max_duration_seconds else "-"),
     ]
     out = [style("Run", "bold")]
     out += [f"  {label + ':':<10} {value}" for label, value in fields]
@@ -180,6 +195,19 @@ def describe_run(args: argparse.Namespace) -> int:
         config.model_dump(mode="json", exclude_defaults=True), Dumper=_ConfigDumper, sort_keys=False
     )
     out += ["", style("Config", "bold"), *(f"  {line}" for line in dumped.splitlines())]
+
+    out += ["", style("Resumptions", "bold")]
+    resumptions = [
+        [
+            str(resumption.index),
+            style.status(resumption.status),
+            format_time(resumption.started_at),
+            format_time(resumption.ended_at),
+            resumption.reason or "",
+        ]
+        for resumption in run.resumptions
+    ]
+    out += [f"  {line}" for line in table(["INDEX", "STATUS", "STARTED", "ENDED", "REASON"], resumptions, style)]
 
     out += ["", style("Lifecycle", "bold")]
     lifecycle = [

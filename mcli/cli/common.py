@@ -26,6 +26,17 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_hours(text: str) -> float:
+    """An argparse type: a finite number of hours > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of hours, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of hours, got {text}")
+    return value
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import mcli
-from mcli.cli import commands
-from mcli.cli.common import CLIError, non_negative, positive
+from mcli.cli import commands, lifecycle
+from mcli.cli.common import CLIError, non_negative, positive, positive_hours
 from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
 from mcli.local.cli import register as register_local
 
@@ -126,6 +126,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get_runs.add_argument("--limit", type=positive, metavar="N", help="at most N runs")
     get_runs.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    get_clusters = builder.command(
+        get,
+        "clusters",
+        "List the clusters runs can go to, with their instance types",
+        "mcli get clusters\nmcli get clusters --json",
+        lifecycle.get_clusters,
+    )
+    get_clusters.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    util = builder.command(
+        verbs,
+        "util",
+        "Show GPU use per cluster, and the runs holding or waiting for GPUs",
+        "mcli util\nmcli util local --json",
+        lifecycle.util,
+    )
+    util.add_argument("clusters", nargs="*", metavar="CLUSTER", help="only these clusters (default: all)")
+    util.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    update = builder.group(verbs, "update", "Change objects", "mcli update run hello-abc12 --max-retries 3")
+    update_run = builder.command(
+        update,
+        "run",
+        "Change a run's scheduling settings",
+        "mcli update run hello-abc12 --max-retries 3 --max-duration 1.5\n"
+        "mcli update run hello-abc12 --priority low --no-preemptible",
+        lifecycle.update_run,
+        notes="--max-duration on a running run moves its deadline, counted from when its current execution "
+        "started.",
+    )
+    update_run.add_argument("run", metavar="RUN", help="the run's name")
+    update_run.add_argument("--priority", help="priority label, for example low or lowest")
+    update_run.add_argument(
+        "--preemptible",
+        action=argparse.BooleanOptionalAction,
+        help="whether higher-priority runs may stop and requeue it",
+    )
+    update_run.add_argument(
+        "--max-retries", type=non_negative, metavar="N", help="resume a failed run automatically up to N times"
+    )
+    update_run.add_argument(
+        "--retry-on-system-failure",
+        action=argparse.BooleanOptionalAction,
+        help="resume it when the system (not its command) fails, e.g. a node is lost",
+    )
+    update_run.add_argument(
+        "--max-duration", type=positive_hours, metavar="HOURS", help="stop it after this many hours of running"
+    )
 
     logs = builder.command(
         verbs,

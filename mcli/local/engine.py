@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from mcli.local.clusters import ClusterDetails, describe_cluster, matches
 from mcli.local.errors import ApiError, bad_request, not_found
 from mcli.local.executors.base import Executor
 from mcli.local.lifecycle import RunLifecycle
@@ -47,6 +48,7 @@ class Engine:
             store, data_dir, executor, self.logs, max_concurrent_runs, stop_grace_seconds
         )
         self.streams = LogStreams(store, self.logs, self.lifecycle.status_event)
+        self.up_since = now()
 
     def reconcile(self) -> None:
         self.lifecycle.reconcile()
@@ -238,6 +240,16 @@ class Engine:
         merged = {**run.metadata, **metadata}
         self.store.update_run(run.id, metadata=merged, updated_at=now())
         return self.store.get_run(run.id)
+
+    def get_clusters(self, user: User, data: dict[str, Any]) -> list[ClusterDetails]:
+        """The local cluster, if it passes the filters: capacity, GPU use, and every user's active and queued runs."""
+        cluster = describe_cluster(
+            self.executor.capacity(),
+            self.up_since,
+            [self.store.get_run(run_id) for run_id in self.lifecycle.active_run_ids()],
+            [self.store.get_run(run_id) for run_id in self.lifecycle.queued_run_ids()],
+        )
+        return [cluster] if matches(cluster, data.get("filters")) else []
 
     def details(self, run: Run) -> Details:
         return Details(

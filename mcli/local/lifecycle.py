@@ -339,6 +339,14 @@ class RunLifecycle:
         elif run.id in self._active:
             self._begin_stop(self._active[run.id], reason)
 
+    def active_run_ids(self) -> list[str]:
+        """Runs holding capacity now, oldest first."""
+        return list(self._active)
+
+    def queued_run_ids(self) -> list[str]:
+        """Runs waiting for capacity, first in line first."""
+        return list(self._waiting)
+
     def task_of(self, run_id: str) -> asyncio.Task[None] | None:
         """The task that ends when the run does; None when it is not active."""
         active = self._active.get(run_id)

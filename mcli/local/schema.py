@@ -110,6 +110,10 @@ def build_schema() -> GraphQLSchema:
     def resolve_runs_page(_: None, info: Info, get_runs_paginated_data: dict[str, Any]) -> Any:
         return _engine(info).get_runs_page(_user(info), get_runs_paginated_data)
 
+    @query.field("getClusters")
+    def resolve_clusters(_: None, info: Info, get_clusters_data: dict[str, Any]) -> Any:
+        return _engine(info).get_clusters(_user(info), get_clusters_data)
+
     @mutation.field("createRun")
     def resolve_create(_: None, info: Info, create_run_data: dict[str, Any]) -> list[Run]:
         return [_engine(info).create_run(_user(info), create_run_data["run_input"])]

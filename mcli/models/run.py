@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         RunSubmission,
     )
 
+from mcli.models.run_actions import RunActions
 from mcli.models.run_config import ComputeConfig, RunConfig, RunConfigError, SchedulingConfig
 from mcli.models.run_status import RunStatus
 
@@ -111,7 +112,7 @@ class RunEvent:
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(RunActions):
     """A run that has been launched on the MosaicML platform, as of the moment it was fetched.
 
     The first fields keep the seed's order. `cluster`, `gpus`, `gpu_type`, `cpus` and `node_count` describe the

@@ -29,6 +29,7 @@ from mcli.core.errors import (
 )
 from mcli.logs import LogLine, LogStream
 from mcli.models import Run, RunConfig, RunStatus
+from mcli.models.cluster import ClusterDetails
 
 T = TypeVar("T")
 
@@ -101,6 +102,9 @@ def get_runs(
     limit: int | None = None,
     include_details: bool = False,
     include_deleted: bool = False,
+    ended_before: Any = None,
+    ended_after: Any = None,
+    user_emails: Iterable[str] | None = None,
 ) -> list[Run]: ...
 @overload
 def get_runs(
@@ -118,6 +122,9 @@ def get_runs(
     limit: int | None = None,
     include_details: bool = False,
     include_deleted: bool = False,
+    ended_before: Any = None,
+    ended_after: Any = None,
+    user_emails: Iterable[str] | None = None,
 ) -> "concurrent.futures.Future[list[Run]]": ...
 def get_runs(
     runs: Iterable[str | Run] | None = None,
@@ -134,8 +141,14 @@ def get_runs(
     limit: int | None = None,
     include_details: bool = False,
     include_deleted: bool = False,
+    ended_before: Any = None,
+    ended_after: Any = None,
+    user_emails: Iterable[str] | None = None,
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
-    """Runs matching every given filter, newest first, following pages transparently."""
+    """Runs matching every given filter, newest first, following pages transparently.
+
+    `ended_before`/`ended_after` bound when runs ended; `user_emails` selects whose runs (default: your own).
+    """
     import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
 
     if clusters is not None:
@@ -153,6 +166,9 @@ def get_runs(
         limit=limit,
         include_details=include_details,
         include_deleted=include_deleted,
+        ended_before=ended_before,
+        ended_after=ended_after,
+        user_emails=user_emails,
     )
     return _dispatch(work, future)
 
@@ -461,6 +477,128 @@ def wait_for_run_status(
     return _dispatch(work, future)
 
 
+# --- run scheduling settings and clusters (0.8.3 surface; everything after the run is keyword-only) ---------
+
+
+@overload
+def update_run(
+    run: str | Run,
+    *,
+    preemptible: bool | None = None,
+    priority: str | None = None,
+    max_retries: int | None = None,
+    retry_on_system_failure: bool | None = None,
+    max_duration: float | None = None,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> Run: ...
+@overload
+def update_run(
+    run: str | Run,
+    *,
+    preemptible: bool | None = None,
+    priority: str | None = None,
+    max_retries: int | None = None,
+    retry_on_system_failure: bool | None = None,
+    max_duration: float | None = None,
+    timeout: float | None = 10,
+    future: Literal[True],
+) -> "concurrent.futures.Future[Run]": ...
+def update_run(
+    run: str | Run,
+    *,
+    preemptible: bool | None = None,
+    priority: str | None = None,
+    max_retries: int | None = None,
+    retry_on_system_failure: bool | None = None,
+    max_duration: float | None = None,
+    timeout: float | None = 10,
+    future: bool = False,
+) -> "Run | concurrent.futures.Future[Run]":
+    """Change a run's scheduling settings; those left as None keep their value.
+
+    `max_duration` is in hours; on a running run it moves the deadline (counted from when the current execution
+    started). `max_retries` is how many times a failed execution is resumed automatically.
+    """
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.update_run(
+        run,
+        preemptible=preemptible,
+        priority=priority,
+        max_retries=max_retries,
+        retry_on_system_failure=retry_on_system_failure,
+        max_duration=max_duration,
+        timeout=None if future else timeout,
+    )
+    return _dispatch(work, future)
+
+
+@overload
+def get_clusters(
+    clusters: "Iterable[str | ClusterDetails] | str | None" = None,
+    *,
+    include_utilization: bool = False,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> "list[ClusterDetails]": ...
+@overload
+def get_clusters(
+    clusters: "Iterable[str | ClusterDetails] | str | None" = None,
+    *,
+    include_utilization: bool = False,
+    timeout: float | None = 10,
+    future: Literal[True],
+) -> "concurrent.futures.Future[list[ClusterDetails]]": ...
+def get_clusters(
+    clusters: "Iterable[str | ClusterDetails] | str | None" = None,
+    *,
+    include_utilization: bool = False,
+    timeout: float | None = 10,
+    future: bool = False,
+) -> "list[ClusterDetails] | concurrent.futures.Future[list[ClusterDetails]]":
+    """The clusters runs can go to (all, or those named); with `include_utilization`, what is in use on them."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.get_clusters(
+        clusters, include_utilization=include_utilization, timeout=None if future else timeout
+    )
+    return _dispatch(work, future)
+
+
+@overload
+def get_cluster(
+    cluster: "str | ClusterDetails",
+    *,
+    include_utilization: bool = True,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> "ClusterDetails": ...
+@overload
+def get_cluster(
+    cluster: "str | ClusterDetails",
+    *,
+    include_utilization: bool = True,
+    timeout: float | None = 10,
+    future: Literal[True],
+) -> "concurrent.futures.Future[ClusterDetails]": ...
+def get_cluster(
+    cluster: "str | ClusterDetails",
+    *,
+    include_utilization: bool = True,
+    timeout: float | None = 10,
+    future: bool = False,
+) -> "ClusterDetails | concurrent.futures.Future[ClusterDetails]":
+    """One cluster by name, with what is in use on it; NotFoundError when there is none."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    work = mcli.aio.get_cluster(
+        cluster, include_utilization=include_utilization, timeout=None if future else timeout
+    )
+    return _dispatch(work, future)
+
+
+
 def initialize(api_key: str | None = None) -> None:
     """Create mcli's config file if missing, and save `api_key` if given."""
     _initialize(api_key)
@@ -475,6 +613,7 @@ __all__ = [
     "APIConnectionError",
     "AuthenticationError",
     "BadRequestError",
+    "ClusterDetails",
     "ConflictError",
     "InstanceTypeUnavailable",
     "KubernetesException",
@@ -493,6 +632,8 @@ __all__ = [
     "delete_run",
     "delete_runs",
     "follow_run_logs",
+    "get_cluster",
+    "get_clusters",
     "get_run",
     "get_run_logs",
     "get_runs",
@@ -500,6 +641,7 @@ __all__ = [
     "set_api_key",
     "stop_run",
     "stop_runs",
+    "update_run",
     "update_run_metadata",
     "wait_for_run_status",
     "watch_run_status",

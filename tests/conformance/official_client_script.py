@@ -4,6 +4,8 @@ Usage: python official_client_script.py good|badkey   (endpoint and key come fro
 """
 
 import datetime as dt
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -88,6 +90,37 @@ def good():
     print("official client conformance: ok")
 
 
+def official_cli(*args):
+    """The official `mcli` command of this venv; its output, after checking it succeeded."""
+    command = [os.path.join(os.path.dirname(sys.executable), "mcli"), *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0, f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def lifecycle():
+    from mcli.api.cluster import get_clusters
+
+    (cluster,) = get_clusters()
+    check(cluster.name == "local", cluster)
+    gpu = [i for i in cluster.cluster_instances if i.gpu_type == "a100_80gb"]
+    check(len(gpu) == 1 and gpu[0].gpus == 8 and gpu[0].nodes == 2, cluster.cluster_instances)
+    listing = official_cli("get", "clusters")
+    check("local" in listing and "a100_80gb" in listing, listing)
+
+    sleeper = mcli.create_run(RunConfig(name="conf-util", image="python:3.11", command="sleep 120",
+                                        compute={"gpus": 8}))
+    mcli.wait_for_run_status(sleeper, RunStatus.RUNNING, timeout=60)
+    usage = official_cli("util")
+    check("conf-util" in usage, usage)
+    check(" 8 " in usage.split("Active")[0], f"8 GPUs in use expected:\n{usage}")
+
+    official_cli("update", "run", "conf-util", "--max-retries", "3")
+    check(mcli.get_run("conf-util").max_retries == 3, "max retries not updated")
+    mcli.stop_run(sleeper)
+    print("lifecycle: ok")
+
+
 def badkey():
     try:
         mcli.get_runs()
@@ -115,5 +148,5 @@ def badkey():
 
 if __name__ == "__main__":
     started = time.monotonic()
-    {"good": good, "badkey": badkey}[sys.argv[1]]()
+    {"good": good, "badkey": badkey, "lifecycle": lifecycle}[sys.argv[1]]()
     print(f"took {time.monotonic() - started:.1f} s")

@@ -68,6 +68,12 @@ def test_official_client_end_to_end(python: Path, tmp_path: Path) -> None:
         assert "official client conformance: ok" in out
 
 
+def test_official_client_clusters_util_and_run_lifecycle(python: Path, tmp_path: Path) -> None:
+    with LocalServer(data_dir=tmp_path / "data", api_key=KEY, stop_grace_seconds=2) as server:
+        out = run_script(python, "lifecycle", server.endpoint, KEY, tmp_path)
+        assert "lifecycle: ok" in out
+
+
 def test_official_client_bad_key(python: Path, tmp_path: Path) -> None:
     with LocalServer(data_dir=tmp_path / "data", api_key=KEY) as server:
         out = run_script(python, "badkey", server.endpoint, "not-a-valid-key", tmp_path)

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     )
     from .enums import RunStatus, RunType
     from .fragments import (
+        ClusterInstanceFields,
+        ClusterInstanceFieldsNodes,
+        ClusterRunFields,
+        ClusterRunFieldsScheduling,
         RunDetailFields,
         RunDetailFieldsFormattedRunEvents,
         RunDetailFieldsLifecycle,
@@ -23,6 +27,16 @@ if TYPE_CHECKING:
         RunFields,
         RunFieldsResumptions,
         RunSubmission,
+    )
+    from .get_clusters import (
+        GetClusters,
+        GetClustersGetClusters,
+        GetClustersGetClustersAllowedInstances,
+        GetClustersGetClustersUtilization,
+        GetClustersGetClustersUtilizationActiveRunsByUser,
+        GetClustersGetClustersUtilizationInstanceUtils,
+        GetClustersGetClustersUtilizationInstanceUtilsInstance,
+        GetClustersGetClustersUtilizationQueuedRunsByUser,
     )
     from .get_run_logs import GetRunLogs, GetRunLogsGetRunLogsV2
     from .get_runs_paginated import (
@@ -32,9 +46,11 @@ if TYPE_CHECKING:
         GetRunsPaginatedGetRunsPaginatedRunsDetails,
     )
     from .input_types import (
+        ClusterFilters,
         CreateRunInput,
         DateRangeFilter,
         Entity,
+        GetClustersInput,
         GetRunLogsInput,
         GetRunsInput,
         GetRunsPaginatedInput,
@@ -43,6 +59,7 @@ if TYPE_CHECKING:
         RunStatusInFilter,
         RunTypeInFilter,
         StopRunsInput,
+        StringHasFilter,
         StringInFilter,
         UpdateRunInput,
         UpdateRunMetadataInput,
@@ -58,6 +75,11 @@ if TYPE_CHECKING:
     from .watch_run_status import WatchRunStatus
 _LAZY_IMPORTS = {
     "BaseModel": ".base_model",
+    "ClusterFilters": ".input_types",
+    "ClusterInstanceFields": ".fragments",
+    "ClusterInstanceFieldsNodes": ".fragments",
+    "ClusterRunFields": ".fragments",
+    "ClusterRunFieldsScheduling": ".fragments",
     "CreateRun": ".create_run",
     "CreateRunCreateRun": ".create_run",
     "CreateRunCreateRunDetails": ".create_run",
@@ -67,6 +89,15 @@ _LAZY_IMPORTS = {
     "DeleteRunsDeleteRuns": ".delete_runs",
     "DeleteRunsDeleteRunsDetails": ".delete_runs",
     "Entity": ".input_types",
+    "GetClusters": ".get_clusters",
+    "GetClustersGetClusters": ".get_clusters",
+    "GetClustersGetClustersAllowedInstances": ".get_clusters",
+    "GetClustersGetClustersUtilization": ".get_clusters",
+    "GetClustersGetClustersUtilizationActiveRunsByUser": ".get_clusters",
+    "GetClustersGetClustersUtilizationInstanceUtils": ".get_clusters",
+    "GetClustersGetClustersUtilizationInstanceUtilsInstance": ".get_clusters",
+    "GetClustersGetClustersUtilizationQueuedRunsByUser": ".get_clusters",
+    "GetClustersInput": ".input_types",
     "GetRunLogs": ".get_run_logs",
     "GetRunLogsGetRunLogsV2": ".get_run_logs",
     "GetRunLogsInput": ".input_types",
@@ -95,6 +126,7 @@ _LAZY_IMPORTS = {
     "StopRunsInput": ".input_types",
     "StopRunsStopRuns": ".stop_runs",
     "StopRunsStopRunsDetails": ".stop_runs",
+    "StringHasFilter": ".input_types",
     "StringInFilter": ".input_types",
     "UpdateRun": ".update_run",
     "UpdateRunInput": ".input_types",
@@ -125,6 +157,11 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BaseModel",
+    "ClusterFilters",
+    "ClusterInstanceFields",
+    "ClusterInstanceFieldsNodes",
+    "ClusterRunFields",
+    "ClusterRunFieldsScheduling",
     "CreateRun",
     "CreateRunCreateRun",
     "CreateRunCreateRunDetails",
@@ -134,6 +171,15 @@ __all__ = [
     "DeleteRunsDeleteRuns",
     "DeleteRunsDeleteRunsDetails",
     "Entity",
+    "GetClusters",
+    "GetClustersGetClusters",
+    "GetClustersGetClustersAllowedInstances",
+    "GetClustersGetClustersUtilization",
+    "GetClustersGetClustersUtilizationActiveRunsByUser",
+    "GetClustersGetClustersUtilizationInstanceUtils",
+    "GetClustersGetClustersUtilizationInstanceUtilsInstance",
+    "GetClustersGetClustersUtilizationQueuedRunsByUser",
+    "GetClustersInput",
     "GetRunLogs",
     "GetRunLogsGetRunLogsV2",
     "GetRunLogsInput",
@@ -162,6 +208,7 @@ __all__ = [
     "StopRunsInput",
     "StopRunsStopRuns",
     "StopRunsStopRunsDetails",
+    "StringHasFilter",
     "StringInFilter",
     "UpdateRun",
     "UpdateRunInput",

@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from .base_model import UnsetType
     from .create_run import CreateRun
     from .delete_runs import DeleteRuns
+    from .get_clusters import GetClusters
     from .get_run_logs import GetRunLogs
     from .get_runs_paginated import GetRunsPaginated
     from .input_types import (
         CreateRunInput,
+        GetClustersInput,
         GetRunLogsInput,
         GetRunsInput,
         GetRunsPaginatedInput,
@@ -166,6 +168,94 @@ class MAPIClient(SessionBaseClient):
         response = await self.execute(query=query, operation_name="DeleteRuns", variables=variables, **kwargs)
         data = self.get_data(response)
         return DeleteRuns.model_validate(data)
+
+    async def get_clusters(
+        self,
+        get_clusters_data: "GetClustersInput",
+        include_utilization: bool,
+        **kwargs: Any,
+    ) -> "GetClusters":
+        from .get_clusters import GetClusters
+
+        query = gql("""
+            query GetClusters($getClustersData: GetClustersInput!, $includeUtilization: Boolean!) {
+              getClusters(getClustersData: $getClustersData) {
+                id
+                name
+                provider
+                allowFractional
+                allowMultinode
+                allowedSubmissionTypes
+                isMultiTenant
+                reservationType
+                schedulerEnabled
+                allowedInstances {
+                  ...ClusterInstanceFields
+                }
+                utilization @include(if: $includeUtilization) {
+                  instanceUtils {
+                    instance {
+                      ...ClusterInstanceFields
+                    }
+                    clusterId
+                    gpusUsed
+                    gpusAvailable
+                    gpusTotal
+                  }
+                  activeRunsByUser {
+                    ...ClusterRunFields
+                    estimatedEndTime
+                    maxDurationSeconds
+                    startTime
+                  }
+                  queuedRunsByUser {
+                    ...ClusterRunFields
+                    reason
+                  }
+                }
+              }
+            }
+
+            fragment ClusterInstanceFields on ClusterInstance {
+              name
+              gpuType
+              gpusPerNode
+              cpus
+              memory
+              storage
+              gpuNums
+              numNodes
+              nodes {
+                name
+                isAlive
+                isSchedulable
+              }
+            }
+
+            fragment ClusterRunFields on ClusterRunUtilization {
+              id
+              createdAt
+              userName
+              runName
+              instance
+              gpuNum
+              gpuType
+              scheduling {
+                priority
+                retryOnSystemFailure
+                preemptible
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "getClustersData": get_clusters_data,
+            "includeUtilization": include_utilization,
+        }
+        response = await self.execute(
+            query=query, operation_name="GetClusters", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return GetClusters.model_validate(data)
 
     async def get_run_logs(
         self, get_run_logs_input: "GetRunLogsInput", **kwargs: Any

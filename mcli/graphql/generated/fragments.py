@@ -12,6 +12,41 @@ from .base_model import BaseModel
 from .enums import RunStatus, RunType
 
 
+class ClusterInstanceFields(BaseModel):
+    name: str
+    gpu_type: str = Field(alias="gpuType")
+    gpus_per_node: int = Field(alias="gpusPerNode")
+    cpus: int | None
+    memory: str | None
+    storage: str | None
+    gpu_nums: list[int] = Field(alias="gpuNums")
+    num_nodes: int = Field(alias="numNodes")
+    nodes: list["ClusterInstanceFieldsNodes"]
+
+
+class ClusterInstanceFieldsNodes(BaseModel):
+    name: str
+    is_alive: bool = Field(alias="isAlive")
+    is_schedulable: bool = Field(alias="isSchedulable")
+
+
+class ClusterRunFields(BaseModel):
+    id: str
+    created_at: Annotated[datetime, BeforeValidator(parse_datetime)] = Field(alias="createdAt")
+    user_name: str = Field(alias="userName")
+    run_name: str = Field(alias="runName")
+    instance: str
+    gpu_num: int = Field(alias="gpuNum")
+    gpu_type: str | None = Field(alias="gpuType")
+    scheduling: "ClusterRunFieldsScheduling"
+
+
+class ClusterRunFieldsScheduling(BaseModel):
+    priority: str | None
+    retry_on_system_failure: bool | None = Field(alias="retryOnSystemFailure")
+    preemptible: bool | None
+
+
 class RunSubmission(BaseModel):
     image: str | None
     original_run_input: JSONValue | None = Field(alias="originalRunInput")
@@ -81,6 +116,8 @@ class RunFieldsResumptions(BaseModel):
     reason: str | None
 
 
+ClusterInstanceFields.model_rebuild()
+ClusterRunFields.model_rebuild()
 RunSubmission.model_rebuild()
 RunDetailFields.model_rebuild()
 RunFields.model_rebuild()

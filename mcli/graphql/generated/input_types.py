@@ -173,6 +173,35 @@ class GetRunLogsInput(BaseModel):
     "mcli extension: prefix each line with the RFC 3339 UTC time it was written and one space. endOffset still counts raw log bytes."
 
 
+class GetClustersInput(BaseModel):
+    """Selects clusters."""
+
+    filters: Optional["ClusterFilters"] = None
+    "Which clusters."
+    include_all: bool | None = Field(alias="includeAll", default=None)
+    "Also clusters the caller cannot submit to (accepted; the local server has one cluster)."
+    entity: Optional["Entity"] = None
+    "Whose view (accepted; the local server shows one cluster to everyone)."
+
+
+class ClusterFilters(BaseModel):
+    """Filters on clusters; every given filter must match."""
+
+    name: Optional["StringInFilter"] = None
+    "Cluster names."
+    allowed_submission_types: Optional["StringHasFilter"] = Field(
+        alias="allowedSubmissionTypes", default=None
+    )
+    "Clusters that accept this kind of submission."
+
+
+class StringHasFilter(BaseModel):
+    """Match a list of strings that must contain a value."""
+
+    has: str | None = None
+    "The value the list must contain."
+
+
 class WatchRunStatusInput(BaseModel):
     """Which run to watch."""
 
@@ -184,3 +213,5 @@ RunFilters.model_rebuild()
 GetRunsInput.model_rebuild()
 GetRunsPaginatedInput.model_rebuild()
 GetRunLogsInput.model_rebuild()
+GetClustersInput.model_rebuild()
+ClusterFilters.model_rebuild()

@@ -1,0 +1,129 @@
+"""The 0.8.3 lifecycle surface of the SDK against the local server: clusters, update_run, Run methods, filters."""
+
+import asyncio
+import concurrent.futures
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import mcli
+import mcli.aio
+from mcli import RunConfig, RunStatus
+from mcli.local import LocalServer
+
+from .conftest import API_KEY
+
+
+def config(command: str, **extra: object) -> RunConfig:
+    return RunConfig(image="python:3.11", command=command, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
+    """A server of its own (1 node x 4 GPUs), so that capacity figures are not shared with other tests."""
+    with LocalServer(
+        data_dir=tmp_path / "own", api_key=API_KEY, nodes=1, gpus_per_node=4, gpu_type="h100", stop_grace_seconds=1.0
+    ) as local:
+        monkeypatch.setenv("MOSAICML_API_ENDPOINT", local.endpoint)
+        yield local
+
+
+def test_clusters_show_capacity_and_what_is_in_use(own_server: LocalServer) -> None:
+    (cluster,) = mcli.get_clusters()
+    assert cluster.name == "local" and cluster.utilization is None
+    gpu = next(i for i in cluster.cluster_instances if i.gpu_type == "h100")
+    assert (gpu.gpus, gpu.nodes, [n.name for n in gpu.node_details]) == (4, 1, ["local-node-0"])
+    assert cluster.submission_types == ["TRAINING"]
+
+    holder = mcli.create_run(config("sleep 60", name="holds-three", compute={"gpus": 3}))
+    waiter = mcli.create_run(config("sleep 60", name="waits-for-two", compute={"gpus": 2}))
+    try:
+        mcli.wait_for_run_status(holder, RunStatus.RUNNING, timeout=30)
+        mcli.wait_for_run_status(waiter, RunStatus.QUEUED, timeout=30)
+        cluster = mcli.get_cluster("local")
+        assert cluster.utilization is not None
+        util = next(u for u in cluster.utilization.cluster_instance_utils if u.instance.gpu_type == "h100")
+        assert (util.gpus_used, util.gpus_available, util.gpus_total) == (3, 1, 4)
+        (active,) = cluster.utilization.active_runs_by_user
+        assert (active.name, active.gpu_num, active.user) == ("holds-three", 3, "local@mcli.local")
+        assert active.start_time is not None
+        (queued,) = cluster.utilization.queued_runs_by_user
+        assert queued.name == "waits-for-two" and "capacity" in (queued.reason or "")
+    finally:
+        mcli.stop_runs([holder, waiter])
+    assert mcli.get_clusters(["elsewhere"]) == []
+    with pytest.raises(mcli.NotFoundError, match="Cluster elsewhere not found"):
+        mcli.get_cluster("elsewhere")
+
+
+def test_update_run_changes_scheduling_settings() -> None:
+    run = mcli.create_run(config("true", name="sdk-update", scheduling={"max_retries": 1}))
+    updated = mcli.update_run(run, max_retries=4, priority="low", preemptible=True, max_duration=0.5)
+    assert (updated.max_retries, updated.priority, updated.preemptible) == (4, "low", True)
+    assert updated.max_duration_seconds == 1800
+    fetched = mcli.get_run("sdk-update")
+    assert (fetched.max_retries, fetched.max_duration_seconds) == (4, 1800)
+    future = mcli.update_run("sdk-update", retry_on_system_failure=True, future=True)
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(timeout=10).retry_on_system_failure is True
+    assert asyncio.run(mcli.aio.update_run("sdk-update", max_retries=0)).max_retries == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "nothing to update"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_duration": 0}, "max_duration must be a positive number of hours"),
+        ({"preemptible": "yes"}, "preemptible must be True, False or None"),
+        ({"priority": ""}, "priority"),
+    ],
+)
+def test_update_run_refuses_bad_settings_before_any_request(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        mcli.update_run("never-sent", **settings)  # type: ignore[arg-type]
+
+
+def test_update_run_of_a_missing_run_is_not_found() -> None:
+    with pytest.raises(mcli.NotFoundError):
+        mcli.update_run("no-such-run-here", max_retries=1)
+
+
+def test_run_methods_act_on_the_run() -> None:
+    run = mcli.create_run(config("sleep 60", name="sdk-methods", metadata={"a": 1}, compute={"gpus": 0}))
+    assert run.refresh().name == "sdk-methods"
+    assert run.update(max_retries=2).max_retries == 2
+    assert run.update_metadata({"b": 2}).metadata == {"a": 1, "b": 2}
+    stopped = run.stop(reason="enough")
+    mcli.wait_for_run_status(stopped, RunStatus.STOPPED, timeout=30)
+    refreshed = run.refresh(future=True).result(timeout=10)
+    assert refreshed.status == RunStatus.STOPPED and refreshed is not run
+    assert run.status != RunStatus.STOPPED  # a Run is a snapshot; methods return new ones
+
+    clone = run.clone(command="echo cloned", max_retries=3, name="sdk-methods-clone")
+    assert clone.name == "sdk-methods-clone" and clone.max_retries == 3
+    assert clone.submitted_config is not None and clone.submitted_config.command == "echo cloned"
+    assert clone.submitted_config.metadata == {"a": 1}  # the submitted config, not later metadata changes
+    unnamed = mcli.get_run("sdk-methods").clone()
+    assert unnamed.name != "sdk-methods" and unnamed.submitted_config is not None
+    with pytest.raises(ValueError, match="unknown settings colour"):
+        run.clone(colour="red")
+
+    assert run.delete().is_deleted
+    assert mcli.get_runs(["sdk-methods"]) == []
+    assert [r.name for r in mcli.get_runs(["sdk-methods"], include_deleted=True)] == ["sdk-methods"]
+
+
+def test_get_runs_by_end_time_and_owner() -> None:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    run = mcli.create_run(config("true", name="sdk-ended"))
+    mcli.wait_for_run_status(run, RunStatus.COMPLETED, timeout=30)
+    assert "sdk-ended" in [r.name for r in mcli.get_runs(ended_after=started)]
+    assert "sdk-ended" not in [r.name for r in mcli.get_runs(ended_before=started)]
+    assert "sdk-ended" in [r.name for r in mcli.get_runs(user_emails=["local@mcli.local"], ended_after=started)]
+    with pytest.raises(mcli.MAPIException, match="own runs"):
+        mcli.get_runs(user_emails=["someone.else@example.com"])
+    with pytest.raises(ValueError, match=r"ended_after .* must be earlier than ended_before"):
+        mcli.get_runs(ended_before=started, ended_after=started)
