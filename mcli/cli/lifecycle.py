@@ -16,7 +16,7 @@ from mcli.models.cluster import ClusterDetails, ClusterUtilizationByRun, Instanc
 
 
 def _is_cpu(instance: Instance) -> bool:
-    return instance.gpu_type.lower() in ("none", "")
+    return instance.gpus == 0
 
 
 def _json_default(value: object) -> str:

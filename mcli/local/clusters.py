@@ -92,7 +92,9 @@ def node_name(capacity: Capacity, node_index: int) -> str:
 
 
 def gpu_instance_name(capacity: Capacity) -> str:
-    return f"{capacity.gpu_type}-{max(capacity.gpus_by_node())}x"
+    # The GPU type may be "none" (simulated GPUs on a machine without any): name the instance after GPUs then.
+    kind = "gpu" if capacity.gpu_type.lower() in ("", "none", "cpu") else capacity.gpu_type
+    return f"{kind}-{max(capacity.gpus_by_node())}x"
 
 
 def instance_of(capacity: Capacity, run: Run) -> str:

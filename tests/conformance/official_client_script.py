@@ -103,10 +103,10 @@ def lifecycle():
 
     (cluster,) = get_clusters()
     check(cluster.name == "local", cluster)
-    gpu = [i for i in cluster.cluster_instances if i.gpu_type == "a100_80gb"]
+    gpu = [i for i in cluster.cluster_instances if i.gpus == 8]
     check(len(gpu) == 1 and gpu[0].gpus == 8 and gpu[0].nodes == 2, cluster.cluster_instances)
     listing = official_cli("get", "clusters")
-    check("local" in listing and "a100_80gb" in listing, listing)
+    check("local" in listing and "gpu-8x" in listing, listing)
 
     sleeper = mcli.create_run(RunConfig(name="conf-util", image="python:3.11", command="sleep 120",
                                         compute={"gpus": 8}))
