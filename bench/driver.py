@@ -75,12 +75,13 @@ def get_runs(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
     limit = int(job["limit"])
     started = time.perf_counter()
     pages = 1
+    details = bool(job.get("include_details"))
     if client == "ours":
-        runs = mcli.get_runs(limit=limit, timeout=120)
+        runs = mcli.get_runs(limit=limit, timeout=120, include_details=details)
         count = len(runs)
     else:
         # 0.8.3 returns the first page only; the server caps a page, so follow `next_page` up to `limit`.
-        page = mcli.get_runs(limit=limit, timeout=120)
+        page = mcli.get_runs(limit=limit, timeout=120, include_details=details)
         count = len([r for r in page])
         while page.has_next_page and count < limit:
             page = page.next_page(limit=limit - count)
@@ -102,7 +103,7 @@ def follow(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
             chars += len(line)
     else:
         for chunk in mcli.follow_run_logs(job["run"]):
-            lines += chunk.count("\n")
+            lines += len(chunk.splitlines())  # what a user who wants lines must do with raw chunks
             chars += len(chunk)
     wall = time.perf_counter() - started
     return {"wall_s": wall, "lines": lines, "bytes": chars}
@@ -124,6 +125,35 @@ def live(mcli: Any, job: dict[str, Any], client: str) -> dict[str, Any]:
             *complete, partial = (partial + chunk).split("\n")
             latencies_ms.extend((now - int(text)) / 1e6 for text in complete if text.strip().isdigit())
     return {"latencies_ms": latencies_ms}
+
+
+def create_live(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """Create a run that prints `count` timestamped lines after a pause (followed by `fanout` processes)."""
+    command = LIVE_COMMAND.format(pause=job["pause"], count=job["count"], interval=job["interval"])
+    run = mcli.create_run(_config(mcli, job["name"], command), timeout=60)
+    return {"name": run.name}
+
+
+def fanout(job: dict[str, Any]) -> dict[str, Any]:
+    """`followers` mcli.aio followers of one live run in this process; latency of every line each one sees."""
+    import mcli.aio
+
+    async def follow(latencies: list[float]) -> int:
+        seen = 0
+        async with await mcli.aio.follow_run_logs(job["run"], timeout=60) as stream:
+            async for line in stream:
+                now = time.time_ns()
+                if line.strip().isdigit():
+                    latencies.append((now - int(line)) / 1e6)
+                    seen += 1
+        return seen
+
+    async def main() -> dict[str, Any]:
+        latencies: list[float] = []
+        counts = await asyncio.gather(*(follow(latencies) for _ in range(int(job["followers"]))))
+        return {"lines": sum(counts), "latencies_ms": latencies}
+
+    return asyncio.run(main())
 
 
 def setup_log_run(mcli: Any, job: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +242,38 @@ query GetRunsPaginated($d: GetRunsPaginatedInput!) {
 }"""
 
 
+def server_list(job: dict[str, Any]) -> dict[str, Any]:
+    """Sequential raw POSTs of our own getRunsPaginated document with details, `limit` runs in one page."""
+    import urllib.request
+    from pathlib import Path
+
+    queries = Path(__file__).resolve().parents[1] / "mcli" / "graphql" / "queries"
+    document = (queries / "get_runs_paginated.graphql").read_text() + (
+        queries / "run_fields.graphql"
+    ).read_text()
+    body = json.dumps(
+        {
+            "query": document,
+            "operationName": "GetRunsPaginated",
+            "variables": {"getRunsPaginatedData": {"limit": job["limit"]}, "includeDetails": True},
+        }
+    ).encode()
+    headers = {"Authorization": job["api_key"], "Content-Type": "application/json"}
+    latencies = []
+    count = 0
+    for _ in range(int(job["n"]) + 1):  # the first one warms up
+        started = time.perf_counter()
+        request = urllib.request.Request(job["url"], data=body, headers=headers)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = response.read()
+        latencies.append(time.perf_counter() - started)
+        payload = json.loads(answer)
+        if "errors" in payload:
+            raise RuntimeError(payload["errors"])
+        count = len(payload["data"]["getRunsPaginated"]["runs"])
+    return {"latencies_s": latencies[1:], "count": count, "bytes": len(answer)}
+
+
 def server_query(job: dict[str, Any]) -> dict[str, Any]:
     """Sequential raw POSTs of filtered `getRunsPaginated` pages; latency per request, by filter."""
     import aiohttp
@@ -246,14 +308,63 @@ def server_query(job: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(main())
 
 
+def cold_breakdown(job: dict[str, Any]) -> dict[str, Any]:
+    """Ours only, in a fresh interpreter: where a first `mcli.get_runs()` spends its time.
+
+    import: `import mcli` plus everything the first call loads; connect: the first call's time in the session
+    core minus the second's (same request, open connection); request: the second call's time in the session core;
+    work: the rest of the second call (turning the answer into Runs); first-call set-up: the rest of the first call
+    (the background loop thread, lazily loaded modules).
+    """
+    started = time.perf_counter()
+    import mcli
+
+    mcli.get_runs  # noqa: B018 - loads the SDK, as the first call does
+    import mcli.aio
+
+    imported = time.perf_counter()
+    from mcli.core.session import AsyncSession
+
+    spent = [0.0]
+    execute = AsyncSession.execute
+
+    async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        begun = time.perf_counter()
+        try:
+            return await execute(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - begun
+
+    AsyncSession.execute = timed  # type: ignore[method-assign]
+    mcli.get_runs()
+    first = time.perf_counter()
+    first_transport, spent[0] = spent[0], 0.0
+    mcli.get_runs()
+    second = time.perf_counter()
+    request = spent[0]
+    work = second - first - request
+    return {
+        "import": imported - started,
+        "connect": max(0.0, first_transport - request),
+        "request": request,
+        "work": work,
+        "first_call_setup": max(0.0, (first - imported) - first_transport - work),
+    }
+
+
 def main() -> None:
     job = json.loads(sys.argv[1])
     kind = job["kind"]
     if kind == "ceiling_server":
         ceiling_server(job)
         return
-    if kind in ("ceiling_client", "server_query"):
-        result = {"ceiling_client": ceiling_client, "server_query": server_query}[kind](job)
+    if kind == "cold_breakdown":
+        print(json.dumps(cold_breakdown(job)), flush=True)
+        os._exit(0)
+    if kind in ("ceiling_client", "server_query", "server_list", "fanout"):
+        jobs = {"ceiling_client": ceiling_client, "server_query": server_query, "server_list": server_list,
+                "fanout": fanout}  # fmt: skip
+        result = jobs[kind](job)
     else:
         client = job["client"]
         import warnings
@@ -277,6 +388,7 @@ def main() -> None:
             "follow": lambda: follow(mcli, job, client),
             "live": lambda: live(mcli, job, client),
             "setup_log_run": lambda: setup_log_run(mcli, job),
+            "create_live": lambda: create_live(mcli, job),
             "import": lambda: import_only(mcli, job),
         }[kind]()
         result["mcli_path"] = where

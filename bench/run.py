@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ OFFICIAL_MARKER = OFFICIAL_VENV / ".mosaicml-cli-0.8.3"
 BENCH_VENV = CACHE / "bench-venv"  # matplotlib, kept out of the project's dependencies
 BENCH_MARKER = BENCH_VENV / ".matplotlib"
 SUBPROCESS_TIMEOUT = 900
+COLD_RUNS = 50  # what `mcli get runs` lists in the cold figures
 
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` from a checkout
 
@@ -123,18 +125,21 @@ class Bench:
 
     # -- set-up ---------------------------------------------------------------------------------------------
 
-    def seed(self, list_runs: int, bulk_runs: int) -> float:
-        """Users: the default one (creates, logs), `list` with `list_runs` runs, `bulk` with `bulk_runs` runs."""
+    def seed(self, list_runs: int, bulk_runs: int, cold_runs: int = COLD_RUNS) -> float:
+        """Users: the default one (creates, logs), `list` with `list_runs` runs, `bulk` with `bulk_runs` runs,
+        `cold` with `cold_runs` runs (what `mcli get runs` lists in the cold figures)."""
         self.keys["main"] = "bench-" + uuid.uuid4().hex
         bootstrap(self.data_dir, self.keys["main"])
         self.keys["list"] = add_user(self.data_dir, "list@bench.local")
         self.keys["bulk"] = add_user(self.data_dir, "bulk@bench.local")
+        self.keys["cold"] = add_user(self.data_dir, "cold@bench.local")
         store = open_store(self.data_dir)
         base = time.time() - 10 * 86400
         try:
             for email, count, varied in (
                 ("list@bench.local", list_runs, False),
                 ("bulk@bench.local", bulk_runs, True),
+                ("cold@bench.local", cold_runs, True),
             ):
                 user = store.get_user_by_email(email)
                 assert user is not None
@@ -201,6 +206,20 @@ class Bench:
             raise RuntimeError("the ceiling server did not start")
         return f"ws://127.0.0.1:{json.loads(line)['port']}/"
 
+    def start_replay(self, log_path: Path) -> str:
+        """The replay server (bench/replay.py) in record mode, forwarding to the local server; its endpoint."""
+        job = {"upstream": self.endpoint, "log_path": str(log_path), "chunk_size": MAX_CHUNK}
+        proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "replay.py"), json.dumps(job)],
+            stdout=subprocess.PIPE, text=True, cwd=self.work, env=clean_env({}),
+        )  # fmt: skip
+        self.procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the replay server did not start")
+        return f"http://127.0.0.1:{json.loads(line)['port']}/graphql"
+
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
             stop_process(proc)
@@ -208,13 +227,10 @@ class Bench:
 
     # -- running drivers ------------------------------------------------------------------------------------
 
-    def driver(self, client: str, job: dict[str, Any], key: str = "main") -> dict[str, Any]:
-        config_dir = self.work / f"config-{client}"
-        config_dir.mkdir(exist_ok=True)
-        env = clean_env(
-            {"MOSAICML_API_ENDPOINT": self.endpoint, "MOSAICML_API_KEY": self.keys[key],
-             "MCLI_CONFIG_DIR": str(config_dir), "HOME": str(self.work)}
-        )  # fmt: skip
+    def driver(
+        self, client: str, job: dict[str, Any], key: str = "main", endpoint: str | None = None
+    ) -> dict[str, Any]:
+        env = self.client_env(client, key, endpoint)
         job = {**job, "client": client}
         proc = subprocess.run(
             [str(self.pythons[client]), str(DRIVER), json.dumps(job)],
@@ -225,14 +241,75 @@ class Bench:
         result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         return result
 
-    def import_time(self, client: str) -> float:
-        env = clean_env({"HOME": str(self.work)})
-        started = time.perf_counter()
-        subprocess.run(
-            [str(self.pythons[client]), "-W", "ignore", "-c", "import mcli.sdk"],
-            check=True, cwd=self.work, env=env, timeout=120, capture_output=True,
+    def client_env(self, client: str, key: str, endpoint: str | None = None) -> dict[str, str]:
+        config_dir = self.work / f"config-{client}"
+        config_dir.mkdir(exist_ok=True)
+        return clean_env(
+            {"MOSAICML_API_ENDPOINT": endpoint or self.endpoint, "MOSAICML_API_KEY": self.keys[key],
+             "MCLI_CONFIG_DIR": str(config_dir), "HOME": str(self.work)}
         )  # fmt: skip
-        return time.perf_counter() - started
+
+    def cold(self, client: str, argv: list[str], key: str) -> float:
+        """Wall time of one fresh process, start to exit, as a person running it meets it (output discarded)."""
+        bin_dir = self.pythons[client].parent
+        command = [str(bin_dir / argv[0]), *argv[1:]]
+        started = time.perf_counter()
+        proc = subprocess.run(
+            command, cwd=self.work, env=self.client_env(client, key), timeout=SUBPROCESS_TIMEOUT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise RuntimeError(f"{client} {argv} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return wall
+
+
+# -- cold: a fresh process per measurement, as a person meets each command --------------------------------------
+
+# What a person types or writes; the official client's follow yields raw chunks, so its script counts their lines.
+FIRST_GET_RUNS = "import mcli; mcli.get_runs()"
+FOLLOW_SCRIPT = {
+    "ours": "import mcli\nn = 0\nfor line in mcli.follow_run_logs({run!r}):\n    n += 1\nprint(n)",
+    "official": "import mcli\nn = 0\nfor chunk in mcli.follow_run_logs({run!r}):\n    n += len(chunk.splitlines())\nprint(n)",
+}
+RUN_YAML = "name: {name}\nimage: bench\ncommand: 'true'\ncompute:\n  gpus: 0\n"
+
+
+def cold_commands(bench: Bench, client: str, rep: int, log_run: str) -> dict[str, tuple[list[str], str]]:
+    """figure -> (argv, user key); argv[0] is found next to the client's python."""
+    yaml_path = bench.work / f"run-{client}-{rep}.yaml"
+    yaml_path.write_text(RUN_YAML.format(name=f"cold-{client}-{rep}"))
+    return {
+        "cold_get_runs_cli": (["mcli", "get", "runs"], "cold"),
+        "cold_logs_cli": (["mcli", "logs", log_run], "main"),
+        "cold_run_cli": (["mcli", "run", "-f", str(yaml_path)], "main"),
+        "cold_first_get_runs": (["python", "-c", FIRST_GET_RUNS], "cold"),
+        "cold_follow_script": (["python", "-c", FOLLOW_SCRIPT[client].format(run=log_run)], "main"),
+    }
+
+
+def measure_cold(bench: Bench, clients: list[str], reps: int, log_run: str, raw: dict[str, Any]) -> None:
+    for rep in range(reps):
+        order = clients if rep % 2 == 0 else clients[::-1]
+        log(f"cold {rep + 1}/{reps} ({', '.join(order)})")
+        commands = {client: cold_commands(bench, client, rep, log_run) for client in clients}
+        for figure in commands[clients[0]]:
+            for client in order:  # alternate: each figure's two clients back to back
+                argv, key = commands[client][figure]
+                raw[figure][client].append(bench.cold(client, argv, key))
+
+
+def cold_breakdown(bench: Bench, reps: int) -> dict[str, float]:
+    """Where a cold `mcli.get_runs()` of ours spends its time, medians over `reps` fresh processes."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(reps):
+        started = time.perf_counter()
+        subprocess.run([str(bench.pythons["ours"]), "-c", "pass"], check=True, cwd=bench.work, timeout=60)
+        samples.setdefault("interpreter", []).append(time.perf_counter() - started)
+        for name, value in bench.driver("ours", {"kind": "cold_breakdown"}, key="cold").items():
+            if isinstance(value, float):
+                samples.setdefault(name, []).append(value)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 # -- statistics and reporting ----------------------------------------------------------------------------------
@@ -251,17 +328,22 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-FIGURES: dict[str, tuple[str, bool, str]] = {
-    # name: (unit, higher is better, what)
-    "import_mcli_sdk": ("s", False, "wall time of `python -c 'import mcli.sdk'`"),
-    "create_run_p50": ("ms", False, "sequential create_run latency, p50"),
-    "create_100_concurrent": ("s", False, "wall time of 100 concurrent future=True creates"),
-    "get_runs_10000": ("s", False, "get_runs returning the list user's runs"),
-    "follow_lines_per_s": ("lines/s", True, "follow_run_logs of a finished run to the end"),
-    "follow_mb_per_s": ("MB/s", True, "the same, in MB/s"),
-    "live_latency_p50": ("ms", False, "line written by the run -> line yielded, p50"),
-    "live_latency_p99": ("ms", False, "line written by the run -> line yielded, p99"),
-    "server_query_p50": ("ms", False, "raw POST getRunsPaginated with filters, p50 (server alone)"),
+FIGURES: dict[str, tuple[str, str, bool, str]] = {
+    # name: (section, unit, higher is better, what)
+    "cold_get_runs_cli": ("cold", "s", False, "`mcli get runs` (50 runs), process start to exit"),
+    "cold_logs_cli": ("cold", "s", False, "`mcli logs RUN` of a finished 200,000-line run, start to exit"),
+    "cold_run_cli": ("cold", "s", False, "`mcli run -f YAML`, start to exit"),
+    "cold_first_get_runs": ("cold", "s", False, "`python -c 'import mcli; mcli.get_runs()'`, start to exit"),
+    "cold_follow_script": ("cold", "s", False, "a script that follows the 200,000-line run to the end"),
+    "client_get_runs_10000": ("client", "s", False, "get_runs of 10,000 runs with details, replayed answers"),
+    "client_create_100": ("client", "s", False, "100 concurrent create_run(future=True), replayed answers"),
+    "client_follow_lines_per_s": ("client", "lines/s", True, "warm follow of 200,000 lines, replayed stream"),
+    "server_get_runs_10000": ("server", "s", False, "getRunsPaginated of 10,000 runs, our full selection"),
+    "server_query_p50": ("server", "ms", False, "filtered getRunsPaginated pages of 100, p50"),
+    "live_latency_p50": ("server", "ms", False, "one follower: line written -> line yielded, p50"),
+    "live_latency_p99": ("server", "ms", False, "one follower: line written -> line yielded, p99"),
+    "fanout_latency_p50": ("server", "ms", False, "100 followers of one run: written -> yielded, p50"),
+    "fanout_latency_p99": ("server", "ms", False, "100 followers of one run: written -> yielded, p99"),
 }
 
 
@@ -270,22 +352,31 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def evaluate(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's goals; a goal whose inputs are missing (e.g. --no-official) is SKIP."""
+    """The issue's goals; a goal whose inputs were not measured (a section skipped, --no-official) is SKIP."""
 
     def fig(name: str, who: str) -> float | None:
-        value = figures[name].get(who)
+        value = figures.get(name, {}).get(who)
         return value if isinstance(value, int | float) else None
 
+    def vs_official(name: str) -> float | None:
+        return ratio(fig(name, "ours"), fig(name, "official"))
+
     goals = [
-        ("follow throughput vs official", ratio(fig("follow_lines_per_s", "ours"), fig("follow_lines_per_s", "official")), ">=", 5.0, "x"),
-        ("follow throughput vs ceiling", ratio(fig("follow_lines_per_s", "ours"), fig("follow_lines_per_s", "ceiling")), ">=", 0.5, "x"),
+        ("cold `mcli get runs` vs official", vs_official("cold_get_runs_cli"), "<=", 0.5, "x"),
+        ("cold `mcli run -f` vs official", vs_official("cold_run_cli"), "<=", 0.5, "x"),
+        ("cold follow script vs official", vs_official("cold_follow_script"), "<=", 0.5, "x"),
+        ("cold first get_runs vs official", vs_official("cold_first_get_runs"), "<=", 0.6, "x"),
+        ("cold `mcli logs` vs official", vs_official("cold_logs_cli"), "<=", 0.6, "x"),
+        ("client: get_runs 10,000 vs official", vs_official("client_get_runs_10000"), "<=", 0.4, "x"),
+        ("client: 100 concurrent creates vs official", vs_official("client_create_100"), "<=", 0.4, "x"),
+        ("client: warm follow vs official", vs_official("client_follow_lines_per_s"), ">=", 1.5, "x"),
+        ("client: warm follow vs bare websockets", ratio(fig("client_follow_lines_per_s", "ours"), fig("client_follow_lines_per_s", "ceiling")), ">=", 0.8, "x"),
+        ("server: getRunsPaginated of 10,000", fig("server_get_runs_10000", "ours"), "<=", 0.3, "s"),
+        ("server: filtered query p50", fig("server_query_p50", "ours"), "<=", 50.0, "ms"),
         ("live latency p50", fig("live_latency_p50", "ours"), "<=", 20.0, "ms"),
         ("live latency p99", fig("live_latency_p99", "ours"), "<=", 100.0, "ms"),
-        ("get_runs 10,000 vs official", ratio(fig("get_runs_10000", "ours"), fig("get_runs_10000", "official")), "<=", 0.5, "x"),
-        ("create_run p50 vs official", ratio(fig("create_run_p50", "ours"), fig("create_run_p50", "official")), "<=", 0.7, "x"),
-        ("100 concurrent creates vs official", ratio(fig("create_100_concurrent", "ours"), fig("create_100_concurrent", "official")), "<=", 0.33, "x"),
-        ("import mcli.sdk vs official", ratio(fig("import_mcli_sdk", "ours"), fig("import_mcli_sdk", "official")), "<=", 0.5, "x"),
-        ("server query p50", fig("server_query_p50", "ours"), "<=", 50.0, "ms"),
+        ("fan-out (100 followers) p50", fig("fanout_latency_p50", "ours"), "<=", 5.0, "ms"),
+        ("fan-out (100 followers) p99", fig("fanout_latency_p99", "ours"), "<=", 20.0, "ms"),
     ]  # fmt: skip
     out = []
     for name, value, op, target, unit in goals:
@@ -308,11 +399,17 @@ def fmt(value: Any) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    rows = ["| figure | unit | ours | official | ceiling | ours / official |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| section | figure | unit | ours | official | ceiling | ours / official |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, figure in results["figures"].items():
+        if figure.get("ours") is None:
+            continue  # its section was not run
         rows.append(
-            f"| {name} | {figure['unit']} | {fmt(figure.get('ours'))} | {fmt(figure.get('official'))} | "
-            f"{fmt(figure.get('ceiling'))} | {fmt(ratio(figure.get('ours'), figure.get('official')))} |"
+            f"| {figure['section']} | {name} | {figure['unit']} | {fmt(figure.get('ours'))} | "
+            f"{fmt(figure.get('official'))} | {fmt(figure.get('ceiling'))} | "
+            f"{fmt(ratio(figure.get('ours'), figure.get('official')))} |"
         )
     rows += ["", "| goal | value | target | result |", "|---|---|---|---|"]
     for goal in results["goals"]:
@@ -320,11 +417,17 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {goal['goal']} | {fmt(goal['value'])} {goal['unit']} | {goal['op']} {goal['target']} {goal['unit']} "
             f"| **{goal['status']}** |"
         )
+    breakdown = results.get("cold_breakdown")
+    if breakdown:
+        parts = ", ".join(f"{name} {value * 1000:.0f} ms" for name, value in breakdown.items())
+        rows += ["", f"Where a cold `mcli.get_runs()` of ours spends its time (medians): {parts}."]
     cfg = results["config"]
     rows += [
         "",
-        f"{cfg['repetitions']} repetition(s), medians; {cfg['list_runs']:,} listed runs, {cfg['bulk_runs']:,} runs behind "
-        f"the server query, {cfg['log_lines']:,} log lines; {results['environment']['cpus']} CPUs, "
+        f"Sections {', '.join(cfg['sections'])}; {cfg['cold_reps']} cold repetition(s) and {cfg['repetitions']} "
+        f"warm one(s), medians; {cfg['list_runs']:,} listed runs, {cfg['bulk_runs']:,} runs behind the filtered "
+        f"query, {cfg['log_lines']:,} log lines; {results['environment']['cpus']} CPUs, "
+        f"load average {results['environment']['load_average']} at the start, "
         f"Python {results['environment']['python']}, {results['finished_at']}.",
     ]
     return "\n".join(rows) + "\n"
@@ -332,94 +435,163 @@ def markdown(results: dict[str, Any]) -> str:
 
 # -- the run ---------------------------------------------------------------------------------------------------
 
+SECTIONS = ("cold", "client", "server")
+
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
-        return dict(repetitions=args.reps or 1, import_reps=1, create_seq=5, concurrent=10, list_runs=200,
-                    bulk_runs=200, log_lines=2000, live_count=30, query_n=10)  # fmt: skip
-    return dict(repetitions=args.reps or 3, import_reps=7, create_seq=30, concurrent=100, list_runs=10_000,
-                bulk_runs=100_000, log_lines=200_000, live_count=300, query_n=100)  # fmt: skip
+        return dict(repetitions=args.reps or 1, cold_reps=args.reps or 1, concurrent=10, list_runs=200,
+                    bulk_runs=200, log_lines=2000, live_count=30, query_n=10, fanout=4, fanout_lines=40)  # fmt: skip
+    return dict(repetitions=args.reps or 3, cold_reps=max(5, args.reps or 5), concurrent=100, list_runs=10_000,
+                bulk_runs=100_000, log_lines=200_000, live_count=300, query_n=100, fanout=50,
+                fanout_lines=400)  # fmt: skip
+
+
+def measure_client(
+    bench: Bench, clients: list[str], cfg: dict[str, Any], log_path: Path, log_run: str, raw: dict[str, Any]
+) -> None:
+    """Client work alone: each job is recorded once through the replay server, then replayed from memory."""
+    replay = bench.start_replay(log_path)
+    ceiling_url = bench.start_ceiling(log_path)
+    jobs = {
+        client: {
+            "list": ({"kind": "get_runs", "limit": cfg["list_runs"], "include_details": True}, "list"),
+            "create": (
+                {"kind": "create_concurrent", "prefix": f"replay-{client}", "n": cfg["concurrent"]},
+                "main",
+            ),
+            "follow": ({"kind": "follow", "run": log_run}, "main"),
+        }
+        for client in clients
+    }
+    log("recording the local server's answers")
+    for client in clients:
+        for job, key in jobs[client].values():
+            bench.driver(client, job, key=key, endpoint=replay)
+    urllib.request.urlopen(
+        urllib.request.Request(replay.replace("/graphql", "/__replay"), data=b"{}"), timeout=30
+    )
+    for rep in range(cfg["repetitions"]):
+        order = clients if rep % 2 == 0 else clients[::-1]
+        log(f"client {rep + 1}/{cfg['repetitions']} ({', '.join(order)})")
+        for client in order:
+            job, key = jobs[client]["list"]
+            res = bench.driver(client, job, key=key, endpoint=replay)
+            check(res["count"] == cfg["list_runs"], f"{client} get_runs returned {res['count']}")
+            raw["client_get_runs_10000"][client].append(res["wall_s"])
+        for client in order:
+            job, key = jobs[client]["create"]
+            res = bench.driver(client, job, key=key, endpoint=replay)
+            raw["client_create_100"][client].append(res["wall_s"])
+        for client in [*order, "ceiling"]:
+            if client == "ceiling":
+                res = bench.driver("ours", {"kind": "ceiling_client", "url": ceiling_url})
+            else:
+                job, key = jobs[client]["follow"]
+                res = bench.driver(client, job, key=key, endpoint=replay)
+            # The official client yields raw chunks, whose `splitlines` count a line cut by a chunk edge twice.
+            check(abs(res["lines"] - cfg["log_lines"]) <= 50, f"{client} followed {res['lines']} lines")
+            raw["client_follow_lines_per_s"][client].append(cfg["log_lines"] / res["wall_s"])
+
+
+def measure_server(
+    bench: Bench, clients: list[str], cfg: dict[str, Any], base: float, raw: dict[str, Any]
+) -> None:
+    """The server's own cost: raw requests for a 10,000-run listing and filtered pages; follower latency."""
+    for rep in range(cfg["repetitions"]):
+        log(f"server {rep + 1}/{cfg['repetitions']}")
+        job = {"kind": "server_list", "url": bench.endpoint, "api_key": bench.keys["list"], "n": 3,
+               "limit": cfg["list_runs"]}  # fmt: skip
+        res = bench.driver("ours", job)
+        check(res["count"] == cfg["list_runs"], f"server_list returned {res['count']}")
+        raw["server_get_runs_10000"]["ours"].append(statistics.median(res["latencies_s"]))
+        job = {"kind": "server_query", "url": bench.endpoint, "api_key": bench.keys["bulk"], "n": cfg["query_n"],
+               "limit": 100, "filters": server_filters(base, cfg["bulk_runs"])}  # fmt: skip
+        res = bench.driver("ours", job)
+        pooled = [v for values in res["latencies_s"].values() for v in values]
+        raw["server_query_p50"]["ours"].append(percentile(pooled, 50) * 1000)
+        raw.setdefault("server_query_by_filter_p50_ms", []).append(
+            {label: percentile(values, 50) * 1000 for label, values in res["latencies_s"].items()}
+        )
+        for client in clients if rep % 2 == 0 else clients[::-1]:
+            job = {"kind": "live", "name": f"live-{client}-{rep}", "pause": 1.5, "count": cfg["live_count"],
+                   "interval": 0.01}  # fmt: skip
+            res = bench.driver(client, job)
+            check(
+                len(res["latencies_ms"]) == cfg["live_count"], f"{client} live saw {len(res['latencies_ms'])}"
+            )
+            raw["live_latency_p50"][client].append(percentile(res["latencies_ms"], 50))
+            raw["live_latency_p99"][client].append(percentile(res["latencies_ms"], 99))
+        latencies = fanout(bench, f"fanout-{rep}", cfg["fanout"], cfg["fanout_lines"])
+        raw["fanout_latency_p50"]["ours"].append(percentile(latencies, 50))
+        raw["fanout_latency_p99"]["ours"].append(percentile(latencies, 99))
+
+
+def fanout(bench: Bench, name: str, per_process: int, lines: int) -> list[float]:
+    """Two processes of `per_process` mcli.aio followers each, on one run printing a line every 5 ms."""
+    bench.driver(
+        "ours", {"kind": "create_live", "name": name, "pause": 4.0, "count": lines, "interval": 0.005}
+    )
+    job = json.dumps({"kind": "fanout", "run": name, "followers": per_process, "client": "ours"})
+    env = bench.client_env("ours", "main")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(DRIVER), job], stdout=subprocess.PIPE, text=True, cwd=bench.work, env=env
+        )
+        for _ in range(2)
+    ]
+    latencies: list[float] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        check(proc.returncode == 0, f"fan-out follower process failed ({proc.returncode})")
+        res = json.loads(out.strip().splitlines()[-1])
+        check(res["lines"] == per_process * lines, f"fan-out followers saw {res['lines']} lines")
+        latencies += res["latencies_ms"]
+    return latencies
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = sizes(args)
+    sections = args.sections or list(SECTIONS)
     clients = ["ours"] if args.no_official else ["ours", "official"]
     work = Path(tempfile.mkdtemp(prefix="mcli-bench-"))
     bench = Bench(args, work)
     if not args.no_official:
         bench.pythons["official"] = official_python()
     raw: dict[str, Any] = {k: {c: [] for c in [*clients, "ceiling"]} for k in FIGURES}
+    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    breakdown: dict[str, float] = {}
     try:
-        log(f"seeding {cfg['list_runs']:,} + {cfg['bulk_runs']:,} runs in {work}")
+        log(f"seeding {cfg['list_runs']:,} + {cfg['bulk_runs']:,} + {COLD_RUNS} runs in {work}")
         base = bench.seed(cfg["list_runs"], cfg["bulk_runs"])
         bench.start_server()
         log(f"creating the {cfg['log_lines']:,}-line log run")
         made = bench.driver("ours", {"kind": "setup_log_run", "name": "bulk-log", "lines": cfg["log_lines"]})
         log_path = bench.data_dir / "logs" / made["id"] / "0" / "rank-0.log"
-        ceiling_url = bench.start_ceiling(log_path)
-        query_filters = server_filters(base, cfg["bulk_runs"])
-
-        for i in range(cfg["import_reps"]):
-            for client in clients if i % 2 == 0 else clients[::-1]:
-                raw["import_mcli_sdk"][client].append(bench.import_time(client))
-        for rep in range(cfg["repetitions"]):
-            order = clients if rep % 2 == 0 else clients[::-1]  # alternate who goes first
-            log(f"repetition {rep + 1}/{cfg['repetitions']} ({', '.join(order)})")
-            for client in order:
-                res = bench.driver(
-                    client, {"kind": "create_seq", "prefix": f"seq-{client}-{rep}", "n": cfg["create_seq"]}
-                )
-                raw["create_run_p50"][client].append(percentile(res["latencies_s"], 50) * 1000)
-            for client in order:
-                res = bench.driver(
-                    client,
-                    {"kind": "create_concurrent", "prefix": f"con-{client}-{rep}", "n": cfg["concurrent"]},
-                )
-                raw["create_100_concurrent"][client].append(res["wall_s"])
-            for client in order:
-                res = bench.driver(client, {"kind": "get_runs", "limit": cfg["list_runs"]}, key="list")
-                check(res["count"] == cfg["list_runs"], f"{client} get_runs returned {res['count']}")
-                raw["get_runs_10000"][client].append(res["wall_s"])
-            for client in [*order, "ceiling"]:
-                if client == "ceiling":
-                    res = bench.driver("ours", {"kind": "ceiling_client", "url": ceiling_url})
-                else:
-                    res = bench.driver(client, {"kind": "follow", "run": made["name"]})
-                check(res["lines"] == cfg["log_lines"], f"{client} followed {res['lines']} lines")
-                raw["follow_lines_per_s"][client].append(res["lines"] / res["wall_s"])
-                raw["follow_mb_per_s"][client].append(res["bytes"] / 1e6 / res["wall_s"])
-            for client in order:
-                job = {"kind": "live", "name": f"live-{client}-{rep}", "pause": 1.5, "count": cfg["live_count"],
-                       "interval": 0.01}  # fmt: skip
-                res = bench.driver(client, job)
-                check(
-                    len(res["latencies_ms"]) == cfg["live_count"],
-                    f"{client} live saw {len(res['latencies_ms'])}",
-                )
-                raw["live_latency_p50"][client].append(percentile(res["latencies_ms"], 50))
-                raw["live_latency_p99"][client].append(percentile(res["latencies_ms"], 99))
-            job = {"kind": "server_query", "url": bench.endpoint, "api_key": bench.keys["bulk"], "n": cfg["query_n"],
-                   "limit": 100, "filters": query_filters}  # fmt: skip
-            res = bench.driver("ours", job)
-            pooled = [v for values in res["latencies_s"].values() for v in values]
-            raw["server_query_p50"]["ours"].append(percentile(pooled, 50) * 1000)
-            raw.setdefault("server_query_by_filter_p50_ms", []).append(
-                {label: percentile(values, 50) * 1000 for label, values in res["latencies_s"].items()}
-            )
+        if "cold" in sections:
+            measure_cold(bench, clients, cfg["cold_reps"], made["name"], raw)
+            breakdown = cold_breakdown(bench, cfg["cold_reps"])
+            total = median(raw["cold_first_get_runs"]["ours"]) or 0.0
+            breakdown["exit and the rest"] = max(0.0, total - sum(breakdown.values()))
+        if "client" in sections:
+            measure_client(bench, clients, cfg, log_path, made["name"], raw)
+        if "server" in sections:
+            measure_server(bench, clients, cfg, base, raw)
     finally:
         bench.stop_all()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     figures: dict[str, dict[str, Any]] = {}
-    for name, (unit, higher, what) in FIGURES.items():
-        figure: dict[str, Any] = {"unit": unit, "higher_is_better": higher, "what": what}
+    for name, (section, unit, higher, what) in FIGURES.items():
+        figure: dict[str, Any] = {"section": section, "unit": unit, "higher_is_better": higher, "what": what}
         for who in ("ours", "official", "ceiling"):
-            figure[who] = median(raw[name].get(who, [])) if isinstance(raw[name], dict) else None
+            figure[who] = median(raw[name].get(who, []))
         figures[name] = figure
     return {
         "config": {
             **cfg,
+            "sections": sections,
             "quick": args.quick,
             "official": not args.no_official,
             "log_chunk_bytes": MAX_CHUNK,
@@ -428,10 +600,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_average": load_average,
         },
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "figures": figures,
         "goals": evaluate(figures),
+        "cold_breakdown": breakdown,
         "raw": raw,
     }
 
@@ -480,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, help="measure only these sections (default: all)"
+    )
     args = parser.parse_args(argv)
 
     results = run(args)

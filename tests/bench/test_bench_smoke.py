@@ -9,15 +9,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {
-    "import_mcli_sdk",
-    "create_run_p50",
-    "create_100_concurrent",
-    "get_runs_10000",
-    "follow_lines_per_s",
-    "follow_mb_per_s",
+    "cold_get_runs_cli",
+    "cold_logs_cli",
+    "cold_run_cli",
+    "cold_first_get_runs",
+    "cold_follow_script",
+    "client_get_runs_10000",
+    "client_create_100",
+    "client_follow_lines_per_s",
+    "server_get_runs_10000",
+    "server_query_p50",
     "live_latency_p50",
     "live_latency_p99",
-    "server_query_p50",
+    "fanout_latency_p50",
+    "fanout_latency_p99",
 }
 
 
@@ -43,6 +48,7 @@ def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
     for name, figure in results["figures"].items():
         assert isinstance(figure["ours"], int | float) and figure["ours"] > 0, (name, figure)
         assert figure["official"] is None, name
-    assert results["figures"]["follow_lines_per_s"]["ceiling"] > 0
+    assert results["figures"]["client_follow_lines_per_s"]["ceiling"] > 0
+    assert set(results["cold_breakdown"]) >= {"interpreter", "import", "connect", "request", "work"}
     assert {goal["status"] for goal in results["goals"]} <= {"PASS", "FAIL", "SKIP"}
-    assert "| follow_lines_per_s |" in (tmp_path / "results.md").read_text()
+    assert "| client_follow_lines_per_s |" in (tmp_path / "results.md").read_text()
