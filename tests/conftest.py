@@ -84,7 +84,7 @@ class LocalUser:
         found = []
         for proc in psutil.process_iter(["cmdline"]):
             cmdline = proc.info["cmdline"] or []
-            if "mcli.local" in cmdline and "serve" in cmdline and str(self.data_dir) in cmdline:
+            if "mcli.local" in cmdline and "serve" in cmdline and any(str(self.data_dir) in arg for arg in cmdline):
                 with contextlib.suppress(psutil.NoSuchProcess):
                     if proc.status() != psutil.STATUS_ZOMBIE:
                         found.append(proc)

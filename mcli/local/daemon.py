@@ -9,7 +9,7 @@ whose process is gone is stale, and the next use starts a new daemon, which reco
 The key is generated here and handed to the daemon in its environment (`ps` shows argv, not the environment);
 the daemon registers it and drops it from its environment so its runs do not inherit it.
 
-Only the standard library is imported at module level: finding a running daemon must cost next to nothing.
+Nothing heavy is imported at module level: finding a running daemon must cost next to nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import fcntl
 import importlib.util
 import json
 import os
-import select
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -30,6 +27,7 @@ from pathlib import Path
 
 from mcli.config import config_path
 from mcli.local.process import proc_start_time
+from mcli.local.spawn import ServerStartError, start_daemon_process
 
 API_KEY_ENV = "MCLI_LOCAL_API_KEY"
 RECORD_NAME = "local-daemon.json"
@@ -134,120 +132,25 @@ def _start(api_key: str | None, timeout: float) -> LocalDaemon:
         )
     api_key = api_key or new_api_key()
     data_dir = DEFAULT_DATA_DIR.expanduser()
-    started = start_serve_process(
-        ["--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--log-level", "warning"],
-        api_key=api_key,
-        log=data_dir / LOG_NAME,
-        timeout=timeout,
-        detach=True,
-    )
+    log = data_dir / LOG_NAME
+    try:
+        started = start_daemon_process(
+            ["--host=127.0.0.1", "--port=0", f"--data-dir={data_dir}", "--log-level=warning"],
+            log_path=log,
+            env={**os.environ, API_KEY_ENV: api_key},
+            timeout=timeout,
+        )
+    except ServerStartError as error:
+        raise LocalDaemonError(f"the local daemon did not start: {error}") from None
     return LocalDaemon(
         pid=started.pid,
         proc_start=proc_start_time(started.pid),
         endpoint=started.endpoint,
         api_key=api_key,
         data_dir=str(data_dir),
-        log=str(data_dir / LOG_NAME),
+        log=str(log),
         started_at=time.time(),
     )
-
-
-@dataclass(frozen=True)
-class ServeProcess:
-    """A `python -m mcli.local serve` process that is listening. `popen` is None when it was detached."""
-
-    pid: int
-    endpoint: str
-    popen: subprocess.Popen[bytes] | None
-
-
-def start_serve_process(
-    serve_args: list[str],
-    *,
-    api_key: str | None = None,
-    log: Path | None = None,
-    timeout: float = START_TIMEOUT_SECONDS,
-    detach: bool = False,
-    env: dict[str, str] | None = None,
-) -> ServeProcess:
-    """Start `python -m mcli.local serve SERVE_ARGS` and return once it listens, with its endpoint.
-
-    The server reports its pid at once and its endpoint when it listens, through a pipe (`--ready-fd`), so
-    no polling is needed and `--port 0` is race-free. Its output goes to `log` (created 0600) or is
-    discarded. `detach` puts it in a new session and re-parents it away from this process (through `sh`),
-    so it outlives this process and is never left a zombie of it. `api_key` travels in the environment.
-    """
-    read_fd, write_fd = os.pipe()
-    child_env = dict(os.environ if env is None else env)
-    if api_key is not None:
-        child_env[API_KEY_ENV] = api_key
-    command = [sys.executable, "-m", "mcli.local", "serve", "--ready-fd", str(write_fd), *serve_args]
-    if detach:
-        command = ["/bin/sh", "-c", '"$@" &', "sh", *command]
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    else:
-        output = os.open(os.devnull, os.O_WRONLY)
-    try:
-        popen = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-            env=child_env,
-            cwd=log.parent if log is not None else None,
-            pass_fds=(write_fd,),
-            start_new_session=detach,
-        )
-    finally:
-        os.close(write_fd)
-        os.close(output)
-    try:
-        if detach:
-            popen.wait()  # `sh` returns at once, leaving the server to run on its own
-        lines, timed_out = _read_lines(read_fd, 2, time.monotonic() + timeout)
-    finally:
-        os.close(read_fd)
-    pid = int(lines[0]) if lines else None
-    if len(lines) < 2:
-        if timed_out and pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if not detach:
-            popen.kill()
-            popen.wait()
-        what = f"did not start listening within {timeout:g} s" if timed_out else "failed to start"
-        where = f"; its output is in {log}{_last_line(log)}" if log is not None else ""
-        raise LocalDaemonError(f"the local server {what}{where}")
-    assert pid is not None
-    return ServeProcess(pid, lines[1], None if detach else popen)
-
-
-def _read_lines(fd: int, count: int, deadline: float) -> tuple[list[str], bool]:
-    """Up to `count` complete lines from `fd`, stopping early at EOF; and whether the deadline passed."""
-    data = b""
-    timed_out = False
-    while data.count(b"\n") < count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            timed_out = True
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return [line.decode() for line in data.split(b"\n")[: data.count(b"\n")][:count]], timed_out
-
-
-def _last_line(log: Path | None) -> str:
-    if log is None:
-        return ""
-    with contextlib.suppress(OSError):
-        lines = log.read_text(errors="replace").strip().splitlines()
-        if lines:
-            return f": {lines[-1]}"
-    return ""
 
 
 def active_run_names(daemon: LocalDaemon) -> list[str]:
