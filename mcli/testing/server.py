@@ -44,8 +44,8 @@ class MapiServer:
     """A local MAPI server in a subprocess. Use `with MapiServer(...) as server:` or `start()`/`stop()`.
 
     `endpoint` and `api_key` reach it as the default user; `add_user(email)` returns another user's key. Options
-    mirror `mcli local serve`'s (None: the server's default). Without `data_dir` a temporary one is used and
-    removed at `stop()` unless `keep_data`.
+    mirror `mcli local serve`'s (None: the server's default); requests are not logged unless `log_level="info"`.
+    Without `data_dir` a temporary one is used and removed at `stop()` unless `keep_data`.
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class MapiServer:
         cluster_name: str | None = None,
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 1.0,
+        log_level: str = "warning",
         extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0,
     ) -> None:
@@ -85,6 +86,7 @@ class MapiServer:
             "--port=0",
             f"--api-key={self.api_key}",
             f"--stop-grace-seconds={stop_grace_seconds}",
+            f"--log-level={log_level}",
             *(f"{flag}={value}" for flag, value in options if value is not None),
             *extra_args,
         ]
