@@ -14,6 +14,9 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses after which a request that is not safe to repeat is known not to have run.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
+# Our own generator: jitter must not consume (or reseed-check) the global `random` state that the caller's code
+# and tools such as hypothesis own.
+_jitter = random.Random()
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Full-jitter exponential backoff before retry number `attempt` (1-based)."""
         ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return _jitter.uniform(ceiling / 2, ceiling)
 
 
 # Streams resubscribe after a drop; progress (a message received) refills their budget.
