@@ -18,13 +18,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcli.testing.server import (
         MapiServer,
+        MapiUser,
         ServerStartError,
         async_local_server,
         local_server,
         mapi_environment,
+        stop_active_runs,
     )
 
-__all__ = ["MapiServer", "ServerStartError", "async_local_server", "local_server", "mapi_environment"]
+__all__ = [
+    "MapiServer",
+    "MapiUser",
+    "ServerStartError",
+    "async_local_server",
+    "local_server",
+    "mapi_environment",
+    "stop_active_runs",
+]
 
 
 def __getattr__(name: str) -> Any:

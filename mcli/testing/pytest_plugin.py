@@ -6,7 +6,8 @@ nothing beyond the standard library: the server's code loads only when a test as
 - `mapi_server` (session): a `mcli local serve` subprocess on a free 127.0.0.1 port, temporary data dir, random
   key (`mcli.testing.MapiServer`); stopped, with every run it started, at the end of the session.
 - `mapi_env` (function): `mcli` in this process, and the processes it starts, talk to `mapi_server` for one test
-  (endpoint and key variables, an empty config home under `tmp_path`); everything is restored afterwards.
+  as a new user who sees only this test's runs (endpoint and key variables, an empty config home under
+  `tmp_path`); runs left active are stopped and everything is restored afterwards.
 - `mapi_server_factory` (function): `mapi_server_factory(nodes=1)` starts another server for one test.
 - `mapi_server_options` (session): the options `mapi_server` starts with; override it in a conftest.py to change
   them for a project, e.g. `return {**mapi_server_options, "max_concurrent_runs": 64}`.
@@ -15,6 +16,8 @@ nothing beyond the standard library: the server's code loads only when a test as
 from __future__ import annotations
 
 import contextlib
+import re
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from mcli.testing import MapiServer
+    from mcli.testing import MapiServer, MapiUser
 
 _KEPT_DATA_DIRS: list[Path] = []
 
@@ -76,12 +79,21 @@ def mapi_server(request: pytest.FixtureRequest, mapi_server_options: dict[str, A
 
 
 @pytest.fixture
-def mapi_env(mapi_server: MapiServer, tmp_path: Path) -> Iterator[MapiServer]:
-    """`mcli` talks to `mapi_server` during this test (config home: `tmp_path / "mcli-config"`)."""
-    from mcli.testing import mapi_environment
+def mapi_env(mapi_server: MapiServer, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MapiUser]:
+    """`mcli` talks to `mapi_server` during this test, as a new user who sees only this test's runs.
 
-    with mapi_environment(mapi_server, config_dir=tmp_path / "mcli-config"):
-        yield mapi_server
+    The config home is `tmp_path / "mcli-config"`. Runs the test leaves active are stopped after it.
+    """
+    from mcli.core.errors import MCLIException
+    from mcli.testing import mapi_environment, stop_active_runs
+
+    label = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "test"
+    user = mapi_server.new_user(f"{label}-{secrets.token_hex(3)}@mapi-env.test")
+    with mapi_environment(user, config_dir=tmp_path / "mcli-config"):
+        yield user
+        # Free the capacity for the next test; a failure here (the test broke the server) is not the test's.
+        with contextlib.suppress(MCLIException):
+            stop_active_runs()
 
 
 @pytest.fixture

@@ -18,13 +18,22 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from mcli.local.spawn import ServerProcess, ServerStartError, start_server_process, stop_server_process
 
-__all__ = ["MapiServer", "ServerStartError", "async_local_server", "local_server", "mapi_environment"]
+__all__ = [
+    "MapiServer",
+    "MapiUser",
+    "ServerStartError",
+    "async_local_server",
+    "local_server",
+    "mapi_environment",
+    "stop_active_runs",
+]
 
 # Set in the server's environment (and so inherited by every run it starts) to find what it left behind.
 MARKER_ENV = "MCLI_TESTING_SERVER"
@@ -171,6 +180,11 @@ class MapiServer:
 
         return add_user(self.data_dir, email)
 
+    def new_user(self, email: str | None = None) -> MapiUser:
+        """A new user of this server (default: a random email), to point `mapi_environment` at."""
+        email = email or f"user-{secrets.token_hex(4)}@mcli.test"
+        return MapiUser(self, email, self.add_user(email))
+
     def environment(self) -> dict[str, str]:
         """The variables that point `mcli` (SDK and CLI, in this or another process) at this server."""
         return {_ENDPOINT_ENV: self.endpoint, _API_KEY_ENV: self.api_key}
@@ -190,6 +204,33 @@ class MapiServer:
     def __repr__(self) -> str:
         where = self._process.endpoint if self._process is not None else "not started"
         return f"<MapiServer {where}>"
+
+
+@dataclass(frozen=True)
+class MapiUser:
+    """One user of a `MapiServer`: sees only their own runs. `mapi_env` gives each test a new one."""
+
+    server: MapiServer
+    email: str
+    api_key: str
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point `mcli` (SDK and CLI, in this or another process) at this user."""
+        return {_ENDPOINT_ENV: self.endpoint, _API_KEY_ENV: self.api_key}
+
+
+def stop_active_runs() -> list[str]:
+    """Stop the runs of the user `mcli` points at that are still active (without waiting); their names."""
+    import mcli
+
+    active = [run for run in mcli.get_runs() if not run.status.is_terminal()]
+    if active:
+        mcli.stop_runs(active)
+    return [run.name for run in active]
 
 
 def _require_local_extra() -> None:

@@ -1,4 +1,5 @@
-"""What a downstream project gets: a fresh directory, a test file using `mapi_env`, plain `pytest`.
+"""What a downstream project gets: a fresh directory, a test file using `mapi_env` (and README's example), plain
+`pytest`.
 
 pytest runs in a subprocess with this interpreter (its environment has mcli installed with the local extra and
 pytest, nothing else is configured). Afterwards no process that the run started may be alive: every process of
@@ -39,9 +40,9 @@ PROJECT_TEST = textwrap.dedent(
         assert sorted(run.name for run in mcli.get_runs()) == ["greeting", "sleeper"]
 
 
-    def test_a_run_left_running_is_stopped_with_the_server(mapi_env):
+    def test_a_run_left_running_is_stopped_after_the_test(mapi_env):
         with open("{server_pid}", "w") as out:
-            out.write(str(mapi_env.pid))
+            out.write(str(mapi_env.server.pid))
         left = mcli.create_run(
             mcli.RunConfig(name="left-running", image="python:3.11", command="echo $$ >> {pids}; echo started; sleep 300")
         )
@@ -52,6 +53,13 @@ PROJECT_TEST = textwrap.dedent(
         assert "MOSAICML_API_ENDPOINT" not in os.environ and "MOSAICML_API_KEY" not in os.environ
     """
 )
+
+
+def readme_example() -> str:
+    """The python block of README's "Testing your code against a local MAPI" section."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Testing your code against a local MAPI", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def _processes_with(token: str) -> list[psutil.Process]:
@@ -70,6 +78,7 @@ def test_a_fresh_project_tests_against_a_local_mapi_and_leaves_nothing_running(t
     project.mkdir()
     pids, server_pid = tmp_path / "run-pids", tmp_path / "server-pid"
     (project / "test_launcher.py").write_text(PROJECT_TEST.format(pids=pids, server_pid=server_pid))
+    (project / "test_readme.py").write_text(readme_example())
     token = secrets.token_hex(8)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTEST_"))}
     env["FRESH_PROJECT_TOKEN"] = token
@@ -80,7 +89,7 @@ def test_a_fresh_project_tests_against_a_local_mapi_and_leaves_nothing_running(t
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
     run_pids = [int(line) for line in pids.read_text().split()]
     assert len(run_pids) == 2 and int(server_pid.read_text()) > 0
     deadline = time.monotonic() + 5  # the last children may still be being reaped by init
@@ -100,7 +109,7 @@ OPTIONS_TEST = textwrap.dedent(
         assert mcli.wait_for_run_status(run, "COMPLETED", timeout=30).status == "COMPLETED"
         with pytest.raises(mcli.MAPIException):
             mcli.create_run(mcli.RunConfig(image="python:3.11", command="true", compute={"nodes": 4, "gpus": 8}))
-        print("DATA_DIR", mapi_env.data_dir)
+        print("DATA_DIR", mapi_env.server.data_dir)
     """
 )
 
