@@ -59,8 +59,9 @@ def current_mode() -> str:
 class MCLIConfig:
     """The config file's contents. Keys this SDK does not use are kept in `extra` and written back unchanged."""
 
-    api_key: str | None = None
-    mode_api_keys: dict[str, str] = field(default_factory=dict)
+    # Keys never appear in the repr (it ends up in logs and tracebacks).
+    api_key: str | None = field(default=None, repr=False)
+    mode_api_keys: dict[str, str] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

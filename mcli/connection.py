@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from mcli.config import LOCAL_ENDPOINT, resolve_api_key, resolve_endpoint
 from mcli.core import loop as background
 from mcli.core.errors import MCLIConfigError
+from mcli.core.keys import mask
 from mcli.core.session import AsyncSession
 from mcli.graphql.generated.client import MAPIClient
 
@@ -23,6 +24,9 @@ NO_KEY_MESSAGE = (
 class Credentials:
     endpoint: str
     api_key: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(endpoint={self.endpoint!r}, api_key={mask(self.api_key)})"
 
 
 _sessions: (

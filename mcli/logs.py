@@ -55,6 +55,11 @@ class LineSplitter:
         self._pending = text[cut:]
         return _LINE.findall(text, 0, cut) if cut else []
 
+    def text(self, data: bytes) -> list[str]:
+        """`data` decoded as it comes, not cut into lines (a character split across chunks waits for the rest)."""
+        text = self._decoder.decode(data)
+        return [text] if text else []
+
     def finish(self) -> list[str]:
         """The last line when the log does not end with a newline."""
         rest = self._pending + self._decoder.decode(b"", final=True)
@@ -70,6 +75,7 @@ class LogStream:
 
     `subscribe(variables)` yields `(base64 chunk, end offset)` pairs. After a dropped connection the stream
     resubscribes from the end offset of the last chunk it consumed, so no line is lost or repeated.
+    With `lines=False` the batches hold each chunk's text as it came instead (for callers that only copy it out).
     """
 
     def __init__(
@@ -78,10 +84,12 @@ class LogStream:
         variables: dict[str, Any],
         *,
         reconnect: RetryPolicy = RECONNECT,
+        lines: bool = True,
     ) -> None:
         self._subscribe = subscribe
         self._variables = dict(variables)
         self._reconnect = reconnect
+        self._lines = lines
         self._splitter = LineSplitter()
         self._queue: asyncio.Queue[list[str] | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
         self._pump: asyncio.Task[None] | None = None
@@ -97,8 +105,9 @@ class LogStream:
 
     async def _run(self) -> None:
         try:
+            cut = self._splitter.feed if self._lines else self._splitter.text
             async for chunk, end_offset in resubscribing(self._open, self._reconnect):
-                lines = self._splitter.feed(base64.b64decode(chunk))
+                lines = cut(base64.b64decode(chunk))
                 self.offset = end_offset
                 if lines:
                     await self._queue.put(lines)

@@ -23,6 +23,7 @@ from mcli.cli.output import (
     terminal_width,
 )
 from mcli.models import ComputeConfig, Run, RunConfig
+from mcli.sdk import log_text
 
 # --- run ---------------------------------------------------------------------------------------------------
 
@@ -138,10 +139,10 @@ def logs(args: argparse.Namespace) -> int:
                 "--failed picks the failed node of a finished run; it cannot be used with --follow"
             )
         return follow(args.run, rank=args.rank, timestamps=args.timestamps, tail=args.tail, wait=False)
-    text = mcli.get_run_logs(
-        args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail
-    )
-    sys.stdout.write(text)
+    # Copied out chunk by chunk as it arrives: any size of log in bounded memory, with no overall timeout.
+    for piece in log_text(args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail):
+        sys.stdout.write(piece)
+    sys.stdout.flush()
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcli.core.errors import APIConnectionError, InternalServerError, MAPIException, error_for_status
 from mcli.core.http import ConnectFailed, ConnectionPool
+from mcli.core.keys import check_transport_security, mask
 from mcli.core.retry import NOT_PROCESSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 if TYPE_CHECKING:
@@ -44,12 +45,16 @@ class AsyncSession:
     """A connection to one MAPI endpoint with one API key, bound to the event loop that first uses it."""
 
     def __init__(self, endpoint: str, api_key: str, *, retry: RetryPolicy | None = None) -> None:
+        check_transport_security(endpoint)
         self.endpoint = endpoint
         self.api_key = api_key
         self.retry = retry or RetryPolicy()
         self._http: ConnectionPool | None = None
         self._ws: GraphQLSocket | None = None
         self._ws_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"AsyncSession(endpoint={self.endpoint!r}, api_key={mask(self.api_key)})"
 
     @property
     def headers(self) -> dict[str, str]:

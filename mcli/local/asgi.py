@@ -1,6 +1,8 @@
 """ASGI app on one path: GraphQL over HTTP POST and over websockets in both subprotocols.
 
-Ariadne executes every operation; this module only handles transport, authentication and error framing.
+Ariadne executes every operation; this module handles transport, authentication, the limits on what a request
+may cost (`mcli.local.limits`) and error framing. Cheap refusals come first: the key is checked before the body is
+read, the body size before it is parsed, the token count while parsing, and the cost before validation.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mcli.local.auth import Authenticator, AuthResult
+from mcli.local.limits import Limits, estimate_cost, introspection_list_sizes
 from mcli.local.records import User
 from mcli.local.schema import format_error
 
@@ -21,11 +26,11 @@ if TYPE_CHECKING:
     from graphql import DocumentNode, GraphQLError, GraphQLSchema
     from graphql.utilities.type_info import TypeInfo
     from graphql.validation import ASTValidationRule
+    from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
     from starlette.websockets import WebSocket
 
     from mcli.local.engine import Engine
-    from mcli.local.server import RequestStats
 
 log = logging.getLogger("mcli.local")
 # One line per request at INFO (`mcli local serve --log-level info`); silent unless a handler is configured.
@@ -38,6 +43,19 @@ _quiet.propagate = False
 LEGACY = "graphql-ws"
 TRANSPORT = "graphql-transport-ws"
 GRAPHQL_PATH = "/graphql"
+
+
+@dataclass
+class RequestStats:
+    """What one server instance has received: a cheap counter for tests (no request sent means all stay 0)."""
+
+    http_requests: int = 0
+    ws_connections: int = 0
+    ws_messages: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.http_requests + self.ws_connections + self.ws_messages
 
 
 def _error(message: str, code: int) -> dict[str, Any]:
@@ -54,6 +72,24 @@ def _key_from_header(value: str | None) -> str | None:
 
 
 DOCUMENT_CACHE_SIZE = 256
+# Clients send the same few small documents over and over; anything longer is parsed afresh and never kept.
+MAX_CACHED_DOCUMENT_CHARS = 16 * 1024
+# Operations asking for more runs than this execute one at a time, so normal requests interleave with them.
+HEAVY_RUNS = 1_000
+
+
+@dataclass
+class Parsed:
+    """A request ready to execute, or `failure` (an error result) when it is refused."""
+
+    document: DocumentNode | None
+    op_type: str = ""
+    failure: dict[str, Any] = field(default_factory=dict)
+    runs: int = 0
+
+
+def _refused(message: str, code: int = 400) -> Parsed:
+    return Parsed(None, failure={"errors": [_error(message, code)]})
 
 
 class MapiApp:
@@ -63,18 +99,25 @@ class MapiApp:
         engine: Engine,
         keepalive_seconds: float = 12.0,
         stats: RequestStats | None = None,
+        limits: Limits | None = None,
+        session_keys: dict[str, User] | None = None,
     ) -> None:
-        from mcli.local.server import RequestStats
-
         self.schema = schema
         self.engine = engine
         self.keepalive_seconds = keepalive_seconds
         self.stats = stats if stats is not None else RequestStats()
+        self.limits = limits or Limits()
+        self.auth = Authenticator(engine.store, self.limits, session_keys)
+        self._list_sizes = introspection_list_sizes(schema)
         self._documents: dict[str, DocumentNode] = {}
         self._validated: dict[int, tuple[DocumentNode, list[GraphQLError]]] = {}
+        self._heavy = asyncio.Semaphore(1)
+        # Set when the server starts shutting down: requests not yet executing are refused with 503.
+        self.closing = False
 
-    def authenticate(self, key: str | None) -> User | None:
-        return self.engine.store.user_for_key(key) if key else None
+    def authenticate(self, key: str | None, scope: Scope) -> AuthResult:
+        client = scope.get("client")
+        return self.auth.check(key, client[0] if client else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.responses import JSONResponse
@@ -119,7 +162,7 @@ class MapiApp:
             return "-"
         name = data.get("operationName")
         if isinstance(name, str) and name:
-            return name
+            return name[:100]
         query = data.get("query")
         document = self._documents.get(query) if isinstance(query, str) else None
         for definition in document.definitions if document is not None else ():
@@ -128,71 +171,102 @@ class MapiApp:
                 return str(definition_name.value)
         return "-"
 
-    async def handle_http(self, scope: Scope, receive: Receive) -> tuple[Any, Any, User | None]:
+    async def handle_http(self, scope: Scope, receive: Receive) -> tuple[Response, Any, User | None]:
         """The response, the request's JSON body (None if unusable) and the authenticated user."""
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse
+        from starlette.datastructures import Headers
 
-        request = Request(scope, receive)
         if scope["path"].rstrip("/") != GRAPHQL_PATH:
-            return JSONResponse({"errors": [_error(f"Not found: {scope['path']}", 404)]}, 404), None, None
-        if request.method != "POST":
-            response = JSONResponse(
-                {
-                    "errors": [
-                        _error("Use POST for queries and mutations, a websocket for subscriptions", 405)
-                    ]
-                },
-                405,
-            )
+            return _error_response(f"Not found: {scope['path']}", 404), None, None
+        if scope["method"] != "POST":
+            response = _error_response("Use POST for queries and mutations, a websocket for subscriptions", 405)
             return response, None, None
+        headers = Headers(scope=scope)
+        auth = self.authenticate(_key_from_header(headers.get("authorization")), scope)
+        if auth.user is None:
+            # Answered before the body is read; the connection closes so an unread body is never processed.
+            retry = {"retry-after": str(max(1, round(auth.retry_after)))} if auth.status == 429 else {}
+            return _error_response(auth.message, auth.status, close=True, headers=retry), None, None
+        body = await self._read_body(headers, receive)
+        if not isinstance(body, bytes):
+            return body, None, auth.user
         try:
-            data = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            return (
-                JSONResponse({"errors": [_error("The request body is not valid JSON", 400)]}, 400),
-                None,
-                None,
-            )
-        user = self.authenticate(_key_from_header(request.headers.get("authorization")))
-        result = await self.execute(data, user, allow_subscription=False)
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return _error_response("The request body is not valid JSON", 400), None, auth.user
+        result = await self.execute(data, auth.user, allow_subscription=False)
         status = 200
         errors = result.get("errors")
         if errors and result.get("data") is None:
             status = max(int(e["extensions"]["code"]) for e in errors)
-        return JSONResponse(result, status), data, user
+        return _json_response(result, status), data, auth.user
 
-    def parse(self, data: Any, allow_subscription: bool) -> tuple[DocumentNode | None, str, dict[str, Any]]:
-        """(document, operation type, error result); the error result is empty when the request is usable."""
+    async def _read_body(self, headers: Any, receive: Receive) -> bytes | Response:
+        """The request body, or the error response when it is too large or too slow to arrive."""
+        cap = self.limits.max_request_bytes
+        too_large = _error_response(
+            f"The request body is larger than this server's limit of {cap:,} bytes (--max-request-bytes)",
+            413,
+            close=True,
+        )
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            return too_large
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return _error_response("The client went away", 400, close=True)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > cap:
+                        return too_large
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            return _error_response(
+                f"The request body did not arrive within {self.limits.body_timeout_seconds:g} s", 408, close=True
+            )
+
+    def parse(self, data: Any, allow_subscription: bool) -> Parsed:
+        """Parse, select the operation and check its cost; validation and execution come later."""
         from ariadne.utils import get_operation_type
-        from graphql import GraphQLError
+        from graphql import GraphQLError, get_operation_ast
 
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-            return None, "", {"errors": [_error("The request needs a `query` string", 400)]}
-        if not isinstance(data.get("variables") or {}, dict):
-            return None, "", {"errors": [_error("`variables` must be an object", 400)]}
+            return _refused("The request needs a `query` string")
+        variables = data.get("variables") or {}
+        if not isinstance(variables, dict):
+            return _refused("`variables` must be an object")
         if not isinstance(data.get("operationName") or "", str):
-            return None, "", {"errors": [_error("`operationName` must be a string", 400)]}
+            return _refused("`operationName` must be a string")
         try:
             document = self._parsed(data["query"])
             op_type = get_operation_type(document, data.get("operationName")).value
         except GraphQLError as error:
-            return None, "", {"errors": [format_error(error)]}
+            return Parsed(None, failure={"errors": [format_error(error)]})
         if op_type == "subscription" and not allow_subscription:
-            return (
-                None,
-                "",
-                {"errors": [_error("Subscriptions are served over a websocket on this path", 400)]},
-            )
-        return document, op_type, {}
+            return _refused("Subscriptions are served over a websocket on this path")
+        operation = get_operation_ast(document, data.get("operationName"))
+        if operation is None:  # get_operation_type found it, so this is only for the type checker
+            return _refused("Unknown operation")
+        cost = estimate_cost(document, operation, variables, self._list_sizes)
+        problem = cost.refusal(self.limits)
+        if problem is not None:
+            return _refused(problem)
+        return Parsed(document, op_type, runs=cost.runs)
 
     def _parsed(self, query: str) -> DocumentNode:
-        # Clients send the same few documents over and over: parse each once.
+        from graphql import parse
+
+        if len(query) > MAX_CACHED_DOCUMENT_CHARS:
+            return parse(query, max_tokens=self.limits.max_tokens)
         document = self._documents.get(query)
         if document is None:
-            from graphql import parse
-
-            document = parse(query)
+            document = parse(query, max_tokens=self.limits.max_tokens)
             if len(self._documents) >= DOCUMENT_CACHE_SIZE:
                 self._documents.clear()
             self._documents[query] = document
@@ -206,11 +280,13 @@ class MapiApp:
         max_errors: int | None = None,
         type_info: TypeInfo | None = None,
     ) -> list[GraphQLError]:
-        # Validation depends only on the (fixed) schema and the document, so cache it per parsed document.
+        from graphql import validate
+
+        if document_ast.loc is None or document_ast.loc.end > MAX_CACHED_DOCUMENT_CHARS:
+            return validate(schema, document_ast, rules=rules, max_errors=max_errors)
+        # Validation depends only on the (fixed) schema and the document, so cache it per cached document.
         cached = self._validated.get(id(document_ast))
         if cached is None or cached[0] is not document_ast:
-            from graphql import validate
-
             cached = (document_ast, validate(schema, document_ast, rules=rules, max_errors=max_errors))
             if len(self._validated) >= DOCUMENT_CACHE_SIZE:
                 self._validated.clear()
@@ -218,22 +294,45 @@ class MapiApp:
         return cached[1]
 
     async def execute(self, data: Any, user: User | None, allow_subscription: bool) -> dict[str, Any]:
+        parsed = self.parse(data, allow_subscription)
+        if parsed.document is None:
+            return parsed.failure
+        return await self.execute_parsed(parsed, data, user)
+
+    async def execute_parsed(self, parsed: Parsed, data: Any, user: User | None) -> dict[str, Any]:
         from ariadne import graphql
 
-        document, _, failure = self.parse(data, allow_subscription)
-        if document is None:
-            return failure
-        _, result = await graphql(
-            self.schema,
-            data,
-            context_value={"user": user, "engine": self.engine},
-            query_document=document,
-            debug=False,
-            logger=_quiet.name,
-            error_formatter=format_error,
-            query_validator=self._validate,
-        )
+        # Execution is synchronous once it starts; big pages take turns so that small requests run in between.
+        heavy = self._heavy if parsed.runs > HEAVY_RUNS else contextlib.nullcontext()
+        async with heavy:
+            if self.closing:
+                return {"errors": [_error("The server is shutting down", 503)]}
+            _, result = await graphql(
+                self.schema,
+                data,
+                context_value={"user": user, "engine": self.engine},
+                query_document=parsed.document,
+                debug=False,
+                logger=_quiet.name,
+                error_formatter=format_error,
+                query_validator=self._validate,
+            )
         return dict(result)
+
+
+def _json_response(content: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(content, status, headers=headers)
+
+
+def _error_response(
+    message: str, code: int, *, close: bool = False, headers: dict[str, str] | None = None
+) -> Response:
+    extra = dict(headers or {})
+    if close:
+        extra["connection"] = "close"
+    return _json_response({"errors": [_error(message, code)]}, code, extra)
 
 
 class WsSession:
@@ -246,11 +345,15 @@ class WsSession:
         self.offered_any = bool(offered)
         # A client that offers nothing gets the legacy protocol, which is what gql assumes in that case.
         self.protocol = next((p for p in offered if p in (LEGACY, TRANSPORT)), LEGACY)
-        self.user = app.authenticate(_key_from_header(ws.headers.get("authorization")))
+        self.auth = app.authenticate(_key_from_header(ws.headers.get("authorization")), ws.scope)
         self.initialised = False
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         self.closed = False
+
+    @property
+    def user(self) -> User | None:
+        return self.auth.user
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.closed:
@@ -272,13 +375,14 @@ class WsSession:
 
         await self.ws.accept(subprotocol=self.protocol if self.offered_any else None)
         keepalive = asyncio.create_task(self._keepalive())
+        init_deadline = asyncio.create_task(self._require_init())
         try:
             while not self.closed:
                 text = await self.ws.receive_text()
                 self.app.stats.ws_messages += 1
                 try:
                     message = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):
                     message = None
                 if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                     await self.close(4400)
@@ -290,9 +394,23 @@ class WsSession:
         finally:
             self.closed = True
             keepalive.cancel()
+            init_deadline.cancel()
             for task in list(self.tasks.values()):
                 task.cancel()
-            await asyncio.gather(keepalive, *self.tasks.values(), return_exceptions=True)
+            await asyncio.gather(keepalive, init_deadline, *self.tasks.values(), return_exceptions=True)
+
+    async def _require_init(self) -> None:
+        """Close a socket that has not sent `connection_init` in time: 4408, as graphql-transport-ws specifies.
+
+        The legacy protocol has no code for it; it gets a `connection_error` message first, then the same close.
+        """
+        await asyncio.sleep(self.app.limits.connection_init_timeout_seconds)
+        if self.initialised or self.closed:
+            return
+        if self.protocol == LEGACY:
+            await self.send({"type": "connection_error", "payload": {"message": "Connection initialisation timeout"}})
+        await self.close(4408)
+        # Closing the socket ends the receive loop in `run`, which cleans up.
 
     async def _keepalive(self) -> None:
         interval = self.app.keepalive_seconds
@@ -312,7 +430,7 @@ class WsSession:
             if isinstance(payload, dict):
                 key = _key_from_header(payload.get("Authorization") or payload.get("authorization"))
                 if key is not None:
-                    self.user = self.app.authenticate(key)
+                    self.auth = self.app.authenticate(key, self.ws.scope)
             # Never refuse here: clients retry a refused connection forever. Auth errors go per subscription.
             self.initialised = True
             await self.send({"type": "connection_ack"})
@@ -334,6 +452,16 @@ class WsSession:
                     await self.close(4409)
                 else:
                     await self.send_error(op_id, [_error(f"Operation id {op_id} is already in use", 400)])
+                return
+            if self.user is None:
+                # Refused before the payload is parsed, like an HTTP request without a valid key.
+                await self.send_error(op_id, [_error(self.auth.message, self.auth.status or 401)])
+                return
+            limit = self.app.limits.max_operations_per_socket
+            if len(self.tasks) >= limit:
+                await self.send_error(
+                    op_id, [_error(f"At most {limit} operations may run at once on one websocket", 429)]
+                )
                 return
             self.tasks[op_id] = asyncio.create_task(self.operate(op_id, message.get("payload")))
         elif kind in ("complete", "stop"):
@@ -380,19 +508,19 @@ class WsSession:
         """Run one operation; True when it already ended with an `error` message (no `complete` follows)."""
         from ariadne import subscribe
 
-        document, op_type, failure = self.app.parse(data, allow_subscription=True)
-        if document is None:
-            await self.send_error(op_id, failure["errors"])
+        parsed = self.app.parse(data, allow_subscription=True)
+        if parsed.document is None:
+            await self.send_error(op_id, parsed.failure["errors"])
             return True
-        if op_type != "subscription":
-            result = await self.app.execute(data, self.user, allow_subscription=True)
+        if parsed.op_type != "subscription":
+            result = await self.app.execute_parsed(parsed, data, self.user)
             await self.send_data(op_id, result)
             return False
         _, stream = await subscribe(
             self.app.schema,
             data,
             context_value={"user": self.user, "engine": self.app.engine},
-            query_document=document,
+            query_document=parsed.document,
             debug=False,
             logger=_quiet.name,
             error_formatter=format_error,

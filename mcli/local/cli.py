@@ -6,7 +6,9 @@ This module owns the commands' arguments, help and examples; `mcli` mounts them 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
+import ipaddress
 import logging
 import os
 import sys
@@ -16,15 +18,18 @@ from typing import Any
 
 from mcli.cli.common import CLIError, non_negative, positive
 from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, running_daemon, stop_daemon
+from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
 from mcli.local.server import (
     DEFAULT_DATA_DIR,
-    KEY_FILE,
+    DEFAULT_EMAIL,
     ServeOptions,
     add_user,
     bootstrap,
     run_forever,
 )
+
+MIN_KEY_LENGTH = 16
 
 DEFAULT_PORT = 8642
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -74,9 +79,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
     serve.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV) or None,
+        type=_api_key,
         metavar="KEY",
-        help=f"also accept this API key for the default user local@mcli.local (default: ${API_KEY_ENV}, "
-        "which, unlike an argument, ps does not show)",
+        help=f"also accept this API key (at least {MIN_KEY_LENGTH} characters) for the default user "
+        f"local@mcli.local (default: ${API_KEY_ENV}, which, unlike an argument, ps does not show)",
     )
     serve.add_argument(
         "--cluster-name",
@@ -117,6 +123,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
         default=5.0,
         metavar="SECONDS",
         help="how long a stopped run gets between SIGTERM and SIGKILL (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-request-bytes",
+        type=positive,
+        default=Limits.max_request_bytes,
+        metavar="BYTES",
+        help="largest request body or websocket message accepted; larger gets 413 (default: %(default)s)",
     )
     serve.add_argument(
         "--log-level",
@@ -179,6 +192,27 @@ examples:
   mcli local stop --force    # stops the active runs too"""
 
 
+def _api_key(text: str) -> str:
+    key = text.strip()
+    if len(key) < MIN_KEY_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_KEY_LENGTH} characters (a short key is easy to guess); "
+            "leave it out to have one generated"
+        )
+    if any(char.isspace() or not char.isprintable() for char in key):
+        raise argparse.ArgumentTypeError("must not contain whitespace or control characters")
+    return key
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _configure_logging(level: str) -> None:
     """The server's messages (one line per request at info) go to stderr; the startup banner to stdout."""
     handler = logging.StreamHandler(sys.stderr)
@@ -194,21 +228,35 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.pop(API_KEY_ENV, None)  # the runs inherit this environment; the key is not theirs
     data_dir = args.data_dir.expanduser()
     _configure_logging(args.log_level)
+    if not _is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host} lets every host that can reach this machine send API keys to "
+            "this server over plain http; keep it on 127.0.0.1, or put it behind an https proxy",
+            file=sys.stderr,
+            flush=True,
+        )
     boot = bootstrap(data_dir, args.api_key)
     options = ServeOptions(
         data_dir=data_dir,
         capacity=Capacity(args.cluster_name, args.nodes, args.gpus_per_node, args.gpu_type),
         max_concurrent_runs=args.max_concurrent_runs,
         stop_grace_seconds=args.stop_grace_seconds,
+        limits=dataclasses.replace(Limits(), max_request_bytes=args.max_request_bytes),
     )
-    key_file = data_dir / KEY_FILE
 
     def listening(endpoint: str) -> None:
         lines = [f"mcli local server listening on {endpoint}", f"data dir: {data_dir}"]
-        if boot.created:
-            lines.append(f"created default user local@mcli.local with API key: {boot.api_key}")
-        lines.append(f"API key file: {key_file}")
-        key = args.api_key or (f"$(cat {key_file})" if key_file.exists() else "KEY")
+        if boot.created and args.api_key is None:
+            # Shown this once: the data dir keeps only its hash.
+            lines.append(f"created default user {DEFAULT_EMAIL} with API key: {boot.api_key}")
+        elif boot.created:
+            lines.append(f"created default user {DEFAULT_EMAIL} with the API key given by --api-key")
+        elif args.api_key is None:
+            lines.append(
+                "API keys are stored hashed and cannot be shown again; for a new one run "
+                f"`mcli local add-user {DEFAULT_EMAIL} --data-dir {data_dir}`"
+            )
+        key = args.api_key or boot.api_key or "KEY"
         lines += [
             "",
             "Point mcli (or the official client) at this server in another shell:",

@@ -22,7 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mcli.config import config_path
@@ -48,7 +48,7 @@ class LocalDaemon:
     pid: int
     proc_start: str
     endpoint: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in a repr (logs, tracebacks)
     data_dir: str
     log: str
     started_at: float

@@ -18,59 +18,78 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mcli.local.asgi import RequestStats
+from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
 from mcli.local.store import Store, new_api_key
 
 if TYPE_CHECKING:
+    from mcli.local.asgi import MapiApp
     from mcli.local.engine import Engine
 
 DEFAULT_DATA_DIR = Path("~/.mosaic/local-server")
 DEFAULT_EMAIL = "local@mcli.local"
 DB_NAME = "mcli-local.db"
-KEY_FILE = "api_key"
+# Where versions before keys were stored hashed only kept the default key in plain text; removed on start.
+LEGACY_KEY_FILE = "api_key"
 
 
 @dataclass
 class Bootstrap:
+    # The default user's key when this start created it or was given it; None otherwise (only hashes are
+    # stored, so an existing key cannot be shown again: `add-user` makes a new one).
     api_key: str | None
     created: bool
 
 
-def open_store(data_dir: Path) -> Store:
+def secure_data_dir(data_dir: Path) -> None:
+    """Make `data_dir` readable by its owner only: 0700 for it and every directory in it, 0600 for files.
+
+    Applied on every start, so a data dir made by an older version or by hand gets the same modes.
+    """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store(data_dir / DB_NAME)
+    os.chmod(data_dir, 0o700)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+        for name in files:
+            path = os.path.join(root, name)
+            with contextlib.suppress(FileNotFoundError):
+                if not os.path.islink(path):
+                    os.chmod(path, 0o600)
 
 
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-    os.chmod(path, 0o600)
+def open_store(data_dir: Path) -> Store:
+    secure_data_dir(data_dir)
+    store = Store(data_dir / DB_NAME)
+    os.chmod(data_dir / DB_NAME, 0o600)  # SQLite creates it with the umask's mode; its -wal/-shm follow it
+    return store
 
 
 def bootstrap(data_dir: Path, api_key: str | None) -> Bootstrap:
-    """Create the default user on first start; register `api_key` for it (idempotent)."""
+    """Create the default user on first start; register `api_key` for it (idempotent). Keys are stored hashed."""
     store = open_store(data_dir)
     try:
+        legacy = data_dir / LEGACY_KEY_FILE
+        if legacy.exists():
+            legacy.unlink()  # its key's hash is already registered: it keeps working
         user = store.get_user_by_email(DEFAULT_EMAIL)
         created = user is None
         if user is None:
             user = store.create_user(DEFAULT_EMAIL)
             key = api_key or new_api_key()
             store.add_api_key(user.id, key)
-            _write_secret(data_dir / KEY_FILE, key)
             return Bootstrap(key, created)
         if api_key:
             store.add_api_key(user.id, api_key)
-            return Bootstrap(api_key, created)
-        key_file = data_dir / KEY_FILE
-        return Bootstrap(key_file.read_text().strip() if key_file.exists() else None, created)
+        return Bootstrap(api_key, created)
     finally:
         store.close()
 
 
 def add_user(data_dir: Path, email: str) -> str:
-    """A new API key for `email`, creating the user if needed."""
+    """A new API key for `email`, creating the user if needed. Only its hash is stored: show it now."""
     store = open_store(data_dir)
     try:
         user = store.get_user_by_email(email) or store.create_user(email)
@@ -88,22 +107,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    # A deep backlog so a burst of connections (see `connections.py` for how floods are shed) waits, not fails.
+    sock.listen(1024)
     sock.set_inheritable(True)
     return sock
-
-
-@dataclass
-class RequestStats:
-    """What one server instance has received: a cheap counter for tests (no request sent means all stay 0)."""
-
-    http_requests: int = 0
-    ws_connections: int = 0
-    ws_messages: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.http_requests + self.ws_connections + self.ws_messages
 
 
 @dataclass
@@ -116,6 +123,9 @@ class ServeOptions:
     stats: RequestStats = field(default_factory=RequestStats)
     executor: str = "local"  # or "ray"
     ray_address: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    # A key for the default user valid only while this server runs (never stored): the embedded server's.
+    session_key: str | None = None
 
 
 async def serve(
@@ -127,27 +137,36 @@ async def serve(
     import uvicorn
 
     from mcli.local.asgi import MapiApp
+    from mcli.local.connections import guarded_http_protocol
     from mcli.local.engine import Engine
     from mcli.local.executors import create_executor
     from mcli.local.schema import build_schema
+    from mcli.local.store import hash_key
 
     executor = create_executor(options.executor, options.capacity, options.data_dir, options.ray_address)
     store = open_store(options.data_dir)
     engine = Engine(store, options.data_dir, executor, options.max_concurrent_runs, options.stop_grace_seconds)
     try:
         engine.reconcile()
-        app = MapiApp(build_schema(), engine, options.keepalive_seconds, options.stats)
+        session_keys = {}
+        default_user = store.get_user_by_email(DEFAULT_EMAIL)
+        if options.session_key is not None and default_user is not None:
+            session_keys[hash_key(options.session_key)] = default_user
+        app = MapiApp(build_schema(), engine, options.keepalive_seconds, options.stats, options.limits, session_keys)
         config = uvicorn.Config(
             app,
             lifespan="off",
             log_level="warning",
             log_config=None,  # leave the host application's logging configuration alone
+            http=guarded_http_protocol(options.limits),
             ws="websockets-sansio",
+            ws_max_size=options.limits.max_request_bytes,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
-            timeout_graceful_shutdown=3,
+            # Requests in flight get this long to finish, while the runs are being stopped (see below).
+            timeout_graceful_shutdown=1,
         )
-        server = _make_server_class()(config)
+        server = _make_server_class(app)(config)
         on_ready(server, engine)
         await server.serve(sockets=[sock])
     finally:
@@ -155,7 +174,7 @@ async def serve(
         store.close()
 
 
-def _make_server_class() -> Any:
+def _make_server_class(app: MapiApp) -> Any:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -164,6 +183,16 @@ def _make_server_class() -> Any:
             # Signals are handled by our callers: uvicorn's handler re-raises them after serving, which
             # would kill the process before the runs are stopped.
             yield
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Stop the runs while the connections drain, not after: the whole shutdown then takes about the
+            # runs' stop grace, however busy the server was.
+            app.closing = True
+            runs = asyncio.create_task(app.engine.shutdown())
+            try:
+                await super().shutdown(sockets)
+            finally:
+                await runs
 
     return Server
 
@@ -226,7 +255,8 @@ class LocalServer:
     """An in-process local MAPI server on a background thread with its own event loop.
 
     Use as a context manager, or call `start()` and `stop()`. `endpoint` is the http URL of `/graphql`
-    and `api_key` the default user's key.
+    and `api_key` the default user's key: the one given, or a new one that is valid only while this server runs
+    (the data dir keeps key hashes only).
     """
 
     def __init__(
@@ -243,6 +273,7 @@ class LocalServer:
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 5.0,
         keepalive_seconds: float = 12.0,
+        limits: Limits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
         self.host = host
@@ -255,6 +286,7 @@ class LocalServer:
             max_concurrent_runs=max_concurrent_runs,
             stop_grace_seconds=stop_grace_seconds,
             keepalive_seconds=keepalive_seconds,
+            limits=limits or Limits(),
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -278,6 +310,9 @@ class LocalServer:
         if self._thread is not None:
             return self
         self.api_key = bootstrap(self.data_dir, self._requested_key).api_key
+        if self.api_key is None:
+            # Keys are stored hashed, so an existing one cannot be read back: use one valid for this process.
+            self.api_key = self.options.session_key = new_api_key()
         self._sock = bind_socket(self.host, self.port)
         self._endpoint = endpoint_for(self._sock)
         ready = threading.Event()

@@ -205,9 +205,12 @@ class Store:
         )
 
     def user_for_key(self, api_key: str) -> User | None:
+        return self.user_for_key_hash(hash_key(api_key))
+
+    def user_for_key_hash(self, key_hash: str) -> User | None:
         row = self.db.execute(
             "SELECT u.id, u.email FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
-            (hash_key(api_key),),
+            (key_hash,),
         ).fetchone()
         return User(row[0], row[1]) if row else None
 

@@ -369,12 +369,30 @@ def get_run_logs(
 
 
 def _lines(stream: LogStream) -> Generator[str, None, None]:
-    """Lines of an open stream; one hop to the loop per chunk. Closing the generator unsubscribes."""
+    """Lines (or text pieces) of an open stream; one hop to the loop per chunk. Closing the generator
+    unsubscribes."""
     try:
         while (batch := loop.run(stream.next_batch())) is not None:
             yield from batch
     finally:
         loop.run(stream.aclose())
+
+
+def log_text(
+    run: str | Run,
+    rank: int | None = None,
+    timestamps: bool = False,
+    *,
+    failed: bool = False,
+    tail: int | None = None,
+    timeout: float | None = 10,
+) -> Generator[str, None, None]:
+    """The log as it is now, in text pieces as they arrive (not cut into lines), so that a caller copying it out
+    holds a few chunks at a time; `timeout` bounds opening the stream. Used by `mcli logs`."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    opening = mcli.aio.log_text_stream(run, rank, timestamps, timeout=timeout, failed=failed, tail=tail)
+    return _lines(loop.run(opening))
 
 
 @overload
