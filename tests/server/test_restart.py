@@ -60,7 +60,7 @@ class ServerProcess:
             if not line:
                 break
             lines.append(line.strip())
-            if line.startswith("data dir:"):
+            if line.startswith("Press Ctrl-C"):
                 return lines
         raise AssertionError(f"server did not start: {lines}")
 
