@@ -54,10 +54,10 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Serv
     started: list[Serve] = []
 
     def start(*args: str) -> Serve:
-        server = Serve(tmp_path / f"data{len(started)}", "--api-key", "serve-test-key", *args)
+        server = Serve(tmp_path / f"data{len(started)}", "--api-key", "serve-test-key-0123456789", *args)
         started.append(server)
         monkeypatch.setenv("MOSAICML_API_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("MOSAICML_API_KEY", "serve-test-key")
+        monkeypatch.setenv("MOSAICML_API_KEY", "serve-test-key-0123456789")
         return server
 
     yield start  # type: ignore[misc]
@@ -70,8 +70,8 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Serv
 def test_banner_says_how_to_point_mcli_at_it(serve: type[Serve]) -> None:
     server = serve()
     assert f"  export MOSAICML_API_ENDPOINT={server.endpoint}\n" in server.banner
-    assert "  export MOSAICML_API_KEY=serve-test-key\n" in server.banner
-    assert f"  mcli set endpoint {server.endpoint} && mcli set api-key serve-test-key\n" in server.banner
+    assert "  export MOSAICML_API_KEY=serve-test-key-0123456789\n" in server.banner
+    assert f"  mcli set endpoint {server.endpoint} && mcli set api-key serve-test-key-0123456789\n" in server.banner
     assert server.stop() == (0, "\nStopping the server.\n")
 
 
