@@ -20,6 +20,7 @@ from mcli.core.errors import (
 )
 from mcli.core.retry import resubscribing
 from mcli.filters import build_clusters_input, build_name_selector, build_runs_page_input
+from mcli.graphql.documents import document
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import (
     CreateRunInput,
@@ -137,38 +138,47 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+async def _runs_page(api: MAPIClient, page_input: Any, include_details: bool) -> dict[str, Any]:
+    """One getRunsPaginated page as plain JSON: listings parse runs straight into `Run`, with no result models."""
+    data = await api.execute(
+        query=document("get_runs_paginated"),
+        operation_name="GetRunsPaginated",
+        variables={"getRunsPaginatedData": page_input, "includeDetails": include_details},
+    )
+    page: dict[str, Any] = data["getRunsPaginated"]
+    return page
+
+
 async def _page_runs(api: MAPIClient, page_input: Any, include_details: bool, limit: int | None) -> list[Run]:
     """Follow the cursor; the next page is requested before this one is converted, so server and client overlap."""
 
-    async def fetch(request: Any, have: int) -> Any:
+    async def fetch(request: Any, have: int) -> dict[str, Any]:
         wanted = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - have)
-        result = await api.get_runs_paginated(request.model_copy(update={"limit": wanted}), include_details)
-        return result.get_runs_paginated
+        return await _runs_page(api, request.model_copy(update={"limit": wanted}), include_details)
 
     runs: list[Run] = []
     seen_cursors: set[str] = set()
-    pending: asyncio.Task[Any] | None = asyncio.ensure_future(fetch(page_input, 0))
+    pending: asyncio.Task[dict[str, Any]] | None = asyncio.ensure_future(fetch(page_input, 0))
     try:
         with _gc_paused():
             while pending is not None:
                 page = await pending
                 pending = None
-                have = len(runs) + len(page.runs)
-                if page.has_next_page and page.cursor and (limit is None or have < limit):
-                    if page.cursor in seen_cursors:
+                items = page["runs"]
+                cursor = page.get("cursor")
+                have = len(runs) + len(items)
+                if page.get("hasNextPage") and cursor and (limit is None or have < limit):
+                    if cursor in seen_cursors:
                         raise APIConnectionError(
                             502, "the server returned the same page cursor twice; stopping"
                         )
-                    seen_cursors.add(page.cursor)
-                    next_page = page_input.model_copy(update={"cursor": page.cursor})
+                    seen_cursors.add(cursor)
+                    next_page = page_input.model_copy(update={"cursor": cursor})
                     pending = asyncio.ensure_future(fetch(next_page, have))
                 # Convert in slices, yielding between them, so the next request goes out while this page converts.
-                for start in range(0, len(page.runs), CONVERT_SLICE):
+                for start in range(0, len(items), CONVERT_SLICE):
                     await asyncio.sleep(0)
-                    runs.extend(
-                        Run.from_graphql(item, item.details)
-                        for item in page.runs[start : start + CONVERT_SLICE]
-                    )
+                    runs.extend(Run.from_json(item) for item in items[start : start + CONVERT_SLICE])
         return runs if limit is None else runs[:limit]
     finally:
         if pending is not None:
@@ -224,10 +234,10 @@ def get_runs(
 
 async def _fetch_run(api: MAPIClient, name: str, include_details: bool) -> Run:
     page_input = build_runs_page_input(runs=[name], limit=1)
-    page = (await api.get_runs_paginated(page_input, include_details)).get_runs_paginated
-    if not page.runs:
+    page = await _runs_page(api, page_input, include_details)
+    if not page["runs"]:
         raise NotFoundError(404, f"Run {name} not found")
-    return Run.from_graphql(page.runs[0], page.runs[0].details)
+    return Run.from_json(page["runs"][0])
 
 
 def get_run(

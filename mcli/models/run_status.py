@@ -40,6 +40,9 @@ class RunStatus(str, Enum):
         """Parse a status in any case or in camelCase (`running`, `Running`, `failedPull`); UNKNOWN otherwise."""
         if isinstance(value, cls):
             return value
+        exact = cls._value2member_map_.get(value) if isinstance(value, str) else None
+        if exact is not None:
+            return exact  # type: ignore[return-value]
         if isinstance(value, GraphQLRunStatus):
             return cls.from_graphql(value)
         if not isinstance(value, str):

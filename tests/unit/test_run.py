@@ -1,6 +1,7 @@
 """Run.from_graphql on the generated models, with and without details, and with values from a newer server."""
 
 import dataclasses
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,3 +271,31 @@ def test_run_can_be_built_directly_with_the_seed_signature() -> None:
     now = datetime.now(UTC)
     run = Run("uid", "name", RunStatus.PENDING, now, now, RunConfig(name="name"))
     assert run.nodes == [] and run.started_at is None and run.run_type is RunType.UNKNOWN
+
+
+def test_a_run_read_straight_from_json_equals_one_read_through_the_generated_models() -> None:
+    payload = run_payload(resumptions=[resumption(1), resumption(0)], details=details_payload())
+    direct = Run.from_json(payload)
+    via_models = Run.from_graphql(GetRunsPaginatedGetRunsPaginatedRuns.model_validate(payload))
+    for field in dataclasses.fields(Run):
+        assert getattr(direct, field.name) == getattr(via_models, field.name), field.name
+    assert direct.config.compute.gpus == 8 and direct.submitted_config == direct.config
+
+
+def test_every_field_is_set_when_a_run_is_read_from_json() -> None:
+    # from_json fills the instance dict directly; a field added to Run must be added there too.
+    for run in (Run.from_json(run_payload(details=details_payload())), Run.from_json(run_payload())):
+        for field in dataclasses.fields(Run):
+            assert hasattr(run, field.name), field.name
+        for field in dataclasses.fields(Resumption):
+            assert hasattr(run.resumptions[0], field.name), field.name
+        assert {f.name for f in dataclasses.fields(Run)} == set(dataclasses.asdict(run))
+
+
+def test_configs_read_later_survive_copies_pickles_and_replacement() -> None:
+    run = Run.from_json(run_payload(details=details_payload()))
+    copied = pickle.loads(pickle.dumps(run))
+    replaced = dataclasses.replace(run, status=RunStatus.FAILED)
+    assert copied == run and copied.config == run.config and copied.submitted_config == run.submitted_config
+    assert replaced.config == run.config and replaced.status is RunStatus.FAILED
+    assert isinstance(run.config, RunConfig) and run.config is run.config  # built once, then kept
