@@ -587,7 +587,7 @@ def update_run(
     if max_duration is not None:
         if isinstance(max_duration, bool) or not isinstance(max_duration, int | float) or not max_duration > 0:
             raise ValueError(f"max_duration must be a positive number of hours, got {max_duration!r}")
-        seconds = int(max_duration * 3600)
+        seconds = round(max_duration * 3600)
         if not 1 <= seconds <= MAX_DURATION_SECONDS:
             raise ValueError(
                 f"max_duration must be from 1 second to {MAX_DURATION_SECONDS // 3600} hours, got {max_duration!r}"

@@ -19,7 +19,7 @@ from typing import Any
 from mcli.local.clusters import ClusterDetails, describe_cluster, matches
 from mcli.local.errors import ApiError, bad_request, not_found
 from mcli.local.executors.base import Executor
-from mcli.local.lifecycle import RunLifecycle
+from mcli.local.lifecycle import MAX_RESUMPTIONS, RunLifecycle, latest_index
 from mcli.local.logs import RunLogs
 from mcli.local.logstream import LogStreams
 from mcli.local.records import TERMINAL_STATUSES, Details, Resumption, Run, RunFilter, User
@@ -231,7 +231,29 @@ class Engine:
             raise bad_request("maxRetries must be >= 0 and maxDurationSeconds >= 1")
         if changes:
             self.store.update_run(run.id, updated_at=now(), **changes)
+        if "max_duration_seconds" in changes:
+            self.lifecycle.limits_changed(run.id)
         return self.store.get_run(run.id)
+
+    def start_runs(self, user: User, data: dict[str, Any]) -> list[Run]:
+        """Restart stopped or failed runs: each begins a new execution, PENDING, and is scheduled again."""
+        runs = self.select_for_mutation(user, data)
+        for run in runs:
+            if run.status not in ("STOPPED", "FAILED"):
+                advice = "clone it to run it again" if run.status == "COMPLETED" else "stop it first"
+                raise bad_request(
+                    f"Run {run.name} is {run.status}: only stopped or failed runs can be started ({advice})"
+                )
+            if len(run.resumptions) >= MAX_RESUMPTIONS:
+                raise bad_request(f"Run {run.name} already has {MAX_RESUMPTIONS} resumptions, the most a run may have")
+        for run in runs:
+            at = now()
+            index = self.store.add_resumption(run.id, at, f"Restarted by {user.email}", "reset")
+            self.store.add_event(run.id, index, "RESTARTED", at, f"Run {run.name} restarted by {user.email}")
+        results = [self.store.get_run(run.id) for run in runs]  # PENDING, before scheduling moves them on
+        for run in runs:
+            self.lifecycle.submit(run.id)
+        return results
 
     def update_run_metadata(self, user: User, data: dict[str, Any], metadata: Any) -> Run:
         if not isinstance(metadata, dict):
@@ -256,9 +278,9 @@ class Engine:
             image=run.image,
             original_run_input=run.run_input.get("original", {}),
             metadata=run.metadata,
-            last_execution_id=f"{run.id}-0",
+            last_execution_id=f"{run.id}-{latest_index(run)}",
             lifecycle=self.store.lifecycle(run.id),
-            nodes=self.store.nodes(run.id, 0),
+            nodes=self.store.nodes(run.id, latest_index(run)),
             formatted_run_events=self.store.events(run.id),
         )
 
@@ -301,18 +323,24 @@ class Engine:
             if (inp.get(key) or 0) < 0:
                 raise bad_request(f"{key} must not be negative")
         follow = bool(inp.get("follow"))
+        # Each execution has its own logs; without an attempt index, the latest execution's.
+        index = latest_index(run) if attempt is None else attempt
         if rank is None:
             rank = 0
             if inp.get("failed"):
                 # The rank that failed, not the ranks stopped because of it (they exit non-zero too).
-                nodes = self.store.nodes(run.id, 0)
+                nodes = self.store.nodes(run.id, index)
                 failed = [n.rank for n in nodes if n.status == "FAILED"] or [
                     n.rank for n in nodes if n.exit_code not in (None, 0)
                 ]
                 rank = failed[0] if failed else 0
-        path = self.logs.path(run.id, 0, rank)
+        path = self.logs.path(run.id, index, rank)
         if not follow and not path.exists():
-            raise bad_request(f"Run {run.name} has not started yet")
+            raise bad_request(
+                f"Run {run.name} has not started yet"
+                if index == latest_index(run)
+                else f"Resumption {index} of run {run.name} ended before it started"
+            )
         return self.streams.stream(
             run.id,
             path,

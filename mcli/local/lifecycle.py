@@ -92,16 +92,42 @@ def rank_environment(run: Run, rank: int, placement: Placement, parameters_path:
     return env
 
 
+# At most this many executions per run (automatic retries and restarts together), so no run can loop forever.
+MAX_RESUMPTIONS = 100
+
+
+def latest_index(run: Run) -> int:
+    """The execution index of the run's latest resumption (the one that is running or ran last)."""
+    return run.resumptions[-1].execution_index if run.resumptions else 0
+
+
+def running_time_left(run: Run, at: float) -> float | None:
+    """Seconds of running the run has left under its max duration at `at`, counting every execution's running
+    time; None without a limit or before its latest execution has started."""
+    if run.max_duration_seconds is None or not run.resumptions or run.resumptions[-1].start_time is None:
+        return None
+    *earlier, current = run.resumptions
+    assert current.start_time is not None
+    used = sum(r.end_time - r.start_time for r in earlier if r.start_time is not None and r.end_time is not None)
+    return run.max_duration_seconds - used - (at - current.start_time)
+
+
+def describe_limit(seconds: int) -> str:
+    return f"{seconds / 3600:g} hours ({seconds} s)"
+
+
 @dataclass
 class ActiveRun:
     run: Run
     placement: Placement
+    execution_index: int
     ranks: dict[int, RankProcess] = field(default_factory=dict)
     waiters: list[asyncio.Task[None]] = field(default_factory=list)
     stop_reason: str | None = None
     failure: Failure | None = None
     task: asyncio.Task[None] | None = None
     killer: asyncio.Task[None] | None = None
+    deadline: asyncio.Task[None] | None = None
 
     def stopping_because(self) -> str | None:
         if self.stop_reason is not None:
@@ -137,7 +163,8 @@ class RunLifecycle:
         FAILED (a system failure) for the rest."""
         for run in self.store.active_runs():
             restarted = f"The local server restarted while the run was {run.status}"
-            handles = self.store.rank_handles(run.id, 0)
+            index = latest_index(run)
+            handles = self.store.rank_handles(run.id, index)
             try:
                 found = (
                     None
@@ -151,23 +178,25 @@ class RunLifecycle:
                 self._fail_unattached(run, f"{restarted}; it was marked FAILED")
                 continue
             placement, ranks = found
-            active = self._active[run.id] = ActiveRun(run=run, placement=placement, ranks=ranks)
+            active = self._active[run.id] = ActiveRun(run, placement, index, ranks=ranks)
             for rank, proc in ranks.items():
-                sink = self.logs.writer(self.logs.path(run.id, 0, rank))
+                sink = self.logs.writer(self.logs.path(run.id, index, rank))
                 active.waiters.append(
                     asyncio.get_running_loop().create_task(self._follow_rank(active, rank, proc, sink))
                 )
             if run.status == "TERMINATING":
                 self._begin_stop(active, run.reason or "Stopped")
+            else:
+                self._arm_deadline(active)
             active.task = asyncio.get_running_loop().create_task(self._execute(active, resumed=True))
 
     def _fail_unattached(self, run: Run, reason: str) -> None:
-        at = now()
-        self.store.set_status(run.id, "FAILED", at, reason)
-        self.store.add_event(run.id, 0, "FAILED", at, reason)
-        for node in self.store.nodes(run.id, 0):
+        """A run the server lost by restarting: a system failure, resumed if its retry policy allows."""
+        index = latest_index(run)
+        for node in self.store.nodes(run.id, index):
             if node.status not in TERMINAL_STATUSES:
-                self.store.update_node(run.id, 0, node.rank, status="FAILED", reason=reason)
+                self.store.update_node(run.id, index, node.rank, status="FAILED", reason=reason)
+        self._conclude(run, index, "FAILED", reason, Failure(reason, system=True))
 
     def active_run_count(self) -> int:
         """Runs that a shutdown would end: running ones (stopped) and queued ones (failed)."""
@@ -202,6 +231,9 @@ class RunLifecycle:
 
     def set_status(self, run_id: str, status: str, reason: str | None = None) -> None:
         self.store.set_status(run_id, status, now(), reason)
+        self._notify(run_id)
+
+    def _notify(self, run_id: str) -> None:
         event = self._status_events.pop(run_id, None)
         if event is not None:
             event.set()
@@ -227,7 +259,7 @@ class RunLifecycle:
                     self.set_status(run_id, "QUEUED", "Waiting for capacity on the local cluster")
                 still_waiting.append(run_id)
                 continue
-            active = self._active[run_id] = ActiveRun(run=run, placement=placement)
+            active = self._active[run_id] = ActiveRun(run, placement, latest_index(run))
             active.task = asyncio.get_running_loop().create_task(self._execute(active))
         self._waiting = still_waiting
 
@@ -247,14 +279,56 @@ class RunLifecycle:
         try:
             await asyncio.gather(*active.waiters)
         finally:
-            if active.killer is not None:
-                active.killer.cancel()
+            for helper in (active.killer, active.deadline):
+                if helper is not None:
+                    helper.cancel()
             self.executor.release(active.placement)
             del self._active[run.id]
             status, reason = self._run_outcome(active)
-            self.set_status(run.id, status, reason)
-            self.store.add_event(run.id, 0, status, now(), reason or f"Run {run.name} completed")
+            # A run being stopped (by a user, its time limit or a shutdown) is never resumed.
+            failure = active.failure if active.stop_reason is None else None
+            self._conclude(run, active.execution_index, status, reason, failure)
             self._schedule()
+
+    # -- how an execution ends: resumed, or the run ends ----------------------------------------------------
+
+    def _conclude(self, run: Run, index: int, status: str, reason: str | None, failure: Failure | None) -> None:
+        """Record how execution `index` ended. A failure the run's retry policy covers begins a new execution
+        (PENDING, then scheduled like a new run); anything else (and every stop) ends the run with this status."""
+        how = self._retry_policy(run.id, failure) if status == "FAILED" else None
+        if failure is None or how is None:
+            self.set_status(run.id, status, reason)
+            self.store.add_event(run.id, index, status, now(), reason or f"Run {run.name} completed")
+            return
+        at = now()
+        self.store.end_resumption(run.id, index, "FAILED", at, failure.reason)
+        self.store.add_event(run.id, index, "FAILED", at, failure.reason)
+        current = self.store.get_run(run.id)
+        why = "a system failure" if failure.system else "a failure"
+        budget = (
+            "system failures are always retried"
+            if how == "keep"
+            else f"automatic retry {self.store.retries_used(run.id) + 1} of {current.max_retries}"
+        )
+        pending = f"Resuming after {why} ({budget}): {failure.reason}"
+        new_index = self.store.add_resumption(run.id, at, pending, how)
+        self.store.add_event(run.id, new_index, "REQUEUED", at, f"Run {run.name} resumed as resumption {new_index}")
+        self._notify(run.id)
+        self.submit(run.id)
+
+    def _retry_policy(self, run_id: str, failure: Failure | None) -> str | None:
+        """How a failed execution is resumed: "keep" (a system failure the run retries without using up its
+        retries), "count" (one of its `max_retries`), or None (the run ends FAILED)."""
+        if failure is None or self._shutting_down:
+            return None
+        run = self.store.get_run(run_id)
+        if len(run.resumptions) >= MAX_RESUMPTIONS:
+            return None
+        if failure.system and run.retry_on_system_failure:
+            return "keep"
+        if self.store.retries_used(run_id) < (run.max_retries or 0):
+            return "count"
+        return None
 
     def _run_outcome(self, active: ActiveRun) -> tuple[str, str | None]:
         if active.failure is not None:
@@ -276,8 +350,8 @@ class RunLifecycle:
         for rank in range(run.nodes):
             if active.stop_reason is not None or active.failure is not None:
                 break
-            self.store.put_node(run.id, 0, rank, placement.node_names[rank], "STARTING")
-            sink = self.logs.writer(self.logs.path(run.id, 0, rank))
+            self.store.put_node(run.id, active.execution_index, rank, placement.node_names[rank], "STARTING")
+            sink = self.logs.writer(self.logs.path(run.id, active.execution_index, rank))
             try:
                 launch = RankLaunch(
                     rank, run.command, rank_environment(run, rank, placement, params_path), work_dir
@@ -287,13 +361,16 @@ class RunLifecycle:
                 self.logs.finish(sink.path)
                 raise
             active.ranks[rank] = proc
-            self.store.update_node(run.id, 0, rank, status="RUNNING", handle=json.dumps(proc.handle))
+            self.store.update_node(
+                run.id, active.execution_index, rank, status="RUNNING", handle=json.dumps(proc.handle)
+            )
             active.waiters.append(
                 asyncio.get_running_loop().create_task(self._follow_rank(active, rank, proc, sink))
             )
         if active.stop_reason is None and active.failure is None:
             self.set_status(run.id, "RUNNING")
-            self.store.add_event(run.id, 0, "STARTED", now(), f"Run {run.name} started")
+            self.store.add_event(run.id, active.execution_index, "STARTED", now(), f"Run {run.name} started")
+            self._arm_deadline(active)
         elif active.stop_reason is not None:
             self._begin_stop(active, active.stop_reason)
 
@@ -308,7 +385,12 @@ class RunLifecycle:
             self.logs.finish(sink.path)
         outcome = classify_rank_exit(rank, ended, active.stopping_because())
         self.store.update_node(
-            active.run.id, 0, rank, status=outcome.status, exit_code=ended.exit_code, reason=outcome.reason
+            active.run.id,
+            active.execution_index,
+            rank,
+            status=outcome.status,
+            exit_code=ended.exit_code,
+            reason=outcome.reason,
         )
         if outcome.failure is not None:
             self._fail(active, outcome.failure)
@@ -363,4 +445,28 @@ class RunLifecycle:
 
     def _finish_unstarted(self, run_id: str, status: str, reason: str) -> None:
         self.set_status(run_id, status, reason)
-        self.store.add_event(run_id, 0, status, now(), reason)
+        self.store.add_event(run_id, latest_index(self.store.get_run(run_id)), status, now(), reason)
+
+    # -- time limits ------------------------------------------------------------------------------------
+
+    def limits_changed(self, run_id: str) -> None:
+        """The run's max duration changed: move the deadline of its running execution."""
+        active = self._active.get(run_id)
+        if active is not None and active.stop_reason is None and active.failure is None:
+            self._arm_deadline(active)
+
+    def _arm_deadline(self, active: ActiveRun) -> None:
+        """Stop the run once its running time reaches its max duration (counted over all its executions)."""
+        if active.deadline is not None:
+            active.deadline.cancel()
+            active.deadline = None
+        run = self.store.get_run(active.run.id)
+        left = running_time_left(run, now())
+        if left is not None and run.max_duration_seconds is not None:
+            reason = f"Run {run.name} reached its maximum duration of {describe_limit(run.max_duration_seconds)}"
+            active.deadline = asyncio.get_running_loop().create_task(self._expire(active, max(0.0, left), reason))
+
+    async def _expire(self, active: ActiveRun, delay: float, reason: str) -> None:
+        await asyncio.sleep(delay)
+        active.deadline = None  # done: a later cancel must not reach the stop below
+        self._begin_stop(active, reason)

@@ -176,7 +176,7 @@ def parse_run_input(run_input: Any, capacity: Capacity) -> RunSpec:
         preemptible=bool(scheduling.get("preemptible", False)),
         max_retries=_opt_int(scheduling.get("maxRetries"), "scheduling.maxRetries", 0),
         retry_on_system_failure=bool(scheduling.get("retryOnSystemFailure", False)),
-        max_duration_seconds=None if max_duration is None else int(max_duration * 3600),
+        max_duration_seconds=None if max_duration is None else round(max_duration * 3600),
         run_type=run_type,
         gpus=gpus,
         nodes=nodes,

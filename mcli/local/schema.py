@@ -129,6 +129,10 @@ def build_schema() -> GraphQLSchema:
     async def resolve_delete(_: None, info: Info, get_runs_data: dict[str, Any]) -> list[Run]:
         return await _engine(info).delete_runs(_user(info), get_runs_data)
 
+    @mutation.field("startRuns")
+    def resolve_start(_: None, info: Info, get_runs_data: dict[str, Any]) -> list[Run]:
+        return _engine(info).start_runs(_user(info), get_runs_data)
+
     @mutation.field("updateRun")
     def resolve_update(
         _: None, info: Info, get_runs_data: dict[str, Any], update_run_data: dict[str, Any]

@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs(
   gpu_type TEXT NOT NULL,
   gpus INTEGER NOT NULL,
   cpus INTEGER NOT NULL,
-  nodes INTEGER NOT NULL);
+  nodes INTEGER NOT NULL,
+  -- Automatic resumptions used since the run was created or last restarted (checked against max_retries).
+  retries_used INTEGER NOT NULL DEFAULT 0);
 -- A name is unique among a user's live runs; deleted runs free their name.
 CREATE UNIQUE INDEX IF NOT EXISTS runs_user_live_name ON runs(user_id, name) WHERE is_deleted = 0;
 CREATE INDEX IF NOT EXISTS runs_user_name ON runs(user_id, name);
@@ -183,6 +185,9 @@ class Store:
             with self.transaction():
                 for statement in _MIGRATE_RANK_HANDLES.strip().split(";\n"):
                     self.db.execute(statement)
+        if "retries_used" not in {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}:
+            # Data dirs from before automatic resumptions: no run has used any.
+            self.db.execute("ALTER TABLE runs ADD COLUMN retries_used INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -393,9 +398,61 @@ class Store:
             )
             self.db.execute(
                 "INSERT INTO lifecycle(run_id, execution_index, status, start_time, end_time, reason)"
-                " VALUES (?, 0, ?, ?, ?, ?)",
-                (run_id, status, at, at if terminal else None, reason),
+                " VALUES (?, (SELECT MAX(execution_index) FROM resumptions WHERE run_id = ?), ?, ?, ?, ?)",
+                (run_id, run_id, status, at, at if terminal else None, reason),
             )
+
+    def end_resumption(self, run_id: str, execution_index: int, status: str, at: float, reason: str | None) -> None:
+        """End one execution (it failed and the run will be resumed) without ending the run."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE resumptions SET status = ?, reason = ?, end_time = ? WHERE run_id = ? AND execution_index = ?",
+                (status, reason, at, run_id, execution_index),
+            )
+            self.db.execute(
+                "UPDATE lifecycle SET end_time = ? WHERE run_id = ? AND end_time IS NULL", (at, run_id)
+            )
+            self.db.execute(
+                "INSERT INTO lifecycle(run_id, execution_index, status, start_time, end_time, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, execution_index, status, at, at, reason),
+            )
+
+    def add_resumption(self, run_id: str, at: float, reason: str | None, retries_used: str) -> int:
+        """Begin a new execution of a run, PENDING, with the latest one's compute; the run is PENDING again.
+
+        `retries_used` says what happens to the run's count of automatic resumptions: "count" one more, "keep"
+        it, or "reset" it (a user restarted the run). Returns the new execution index.
+        """
+        counter = {"count": "retries_used + 1", "keep": "retries_used", "reset": "0"}[retries_used]
+        with self.transaction():
+            latest = self.db.execute(
+                "SELECT execution_index, cluster_name, cpus, gpu_type, gpus, nodes FROM resumptions"
+                " WHERE run_id = ? ORDER BY execution_index DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            index = int(latest[0]) + 1
+            cluster_name, cpus, gpu_type, gpus, nodes = latest[1:]
+            self._insert_resumption(
+                run_id, Resumption(index, cluster_name, cpus, gpu_type, gpus, nodes, None, None, "PENDING", reason)
+            )
+            self.db.execute(
+                f"UPDATE runs SET status = 'PENDING', reason = ?, updated_at = ?, ended_at = NULL,"
+                f" retries_used = {counter} WHERE id = ?",
+                (reason, at, run_id),
+            )
+            self.db.execute(
+                "UPDATE lifecycle SET end_time = ? WHERE run_id = ? AND end_time IS NULL", (at, run_id)
+            )
+            self.db.execute(
+                "INSERT INTO lifecycle(run_id, execution_index, status, start_time, reason) VALUES (?, ?, ?, ?, ?)",
+                (run_id, index, "PENDING", at, reason),
+            )
+        return index
+
+    def retries_used(self, run_id: str) -> int:
+        row = self.db.execute("SELECT retries_used FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def add_event(self, run_id: str, execution_index: int, event_type: str, at: float, message: str) -> None:
         self.db.execute(

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         UpdateRunMetadataInput,
         WatchRunStatusInput,
     )
+    from .start_runs import StartRuns, StartRunsStartRuns, StartRunsStartRunsDetails
     from .stop_runs import StopRuns, StopRunsStopRuns, StopRunsStopRunsDetails
     from .update_run import UpdateRun, UpdateRunUpdateRun, UpdateRunUpdateRunDetails
     from .update_run_metadata import (
@@ -122,6 +123,9 @@ _LAZY_IMPORTS = {
     "RunType": ".enums",
     "RunTypeInFilter": ".input_types",
     "SessionBaseClient": ".base_client",
+    "StartRuns": ".start_runs",
+    "StartRunsStartRuns": ".start_runs",
+    "StartRunsStartRunsDetails": ".start_runs",
     "StopRuns": ".stop_runs",
     "StopRunsInput": ".input_types",
     "StopRunsStopRuns": ".stop_runs",
@@ -204,6 +208,9 @@ __all__ = [
     "RunType",
     "RunTypeInFilter",
     "SessionBaseClient",
+    "StartRuns",
+    "StartRunsStartRuns",
+    "StartRunsStartRunsDetails",
     "StopRuns",
     "StopRunsInput",
     "StopRunsStopRuns",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         UpdateRunMetadataInput,
         WatchRunStatusInput,
     )
+    from .start_runs import StartRuns
     from .stop_runs import StopRuns
     from .update_run import UpdateRun
     from .update_run_metadata import UpdateRunMetadata
@@ -370,6 +371,84 @@ class MAPIClient(SessionBaseClient):
         )
         data = self.get_data(response)
         return GetRunsPaginated.model_validate(data)
+
+    async def start_runs(self, get_runs_data: "GetRunsInput", **kwargs: Any) -> "StartRuns":
+        from .start_runs import StartRuns
+
+        query = gql("""
+            mutation StartRuns($getRunsData: GetRunsInput!) {
+              startRuns(getRunsData: $getRunsData) {
+                ...RunFields
+                details {
+                  ...RunDetailFields
+                }
+              }
+            }
+
+            fragment RunDetailFields on RunDetails {
+              ...RunSubmission
+              lifecycle {
+                executionIndex
+                status
+                startTime
+                endTime
+                reason
+              }
+              nodes {
+                rank
+                name
+                status
+                reason
+              }
+              formattedRunEvents {
+                resumptionIndex
+                eventType
+                eventTime
+                eventMessage
+              }
+            }
+
+            fragment RunFields on Run {
+              id
+              name
+              status
+              createdAt
+              updatedAt
+              reason
+              createdByEmail
+              priority
+              maxRetries
+              preemptible
+              retryOnSystemFailure
+              maxDurationSeconds
+              isDeleted
+              runType
+              resumptions {
+                executionIndex
+                clusterName
+                cpus
+                gpuType
+                gpus
+                nodes
+                startTime
+                endTime
+                status
+                estimatedEndTime
+                reason
+              }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
+            }
+            """)
+        variables: dict[str, object] = {"getRunsData": get_runs_data}
+        response = await self.execute(query=query, operation_name="StartRuns", variables=variables, **kwargs)
+        data = self.get_data(response)
+        return StartRuns.model_validate(data)
 
     async def stop_runs(
         self,
