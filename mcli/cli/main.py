@@ -237,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api_key.add_argument("key", metavar="KEY", help="the API key")
 
-    local = builder.group(verbs, "local", "Run a local MAPI-compatible server", "mcli local serve")
+    local = builder.group(
+        verbs, "local", "Run a local MAPI-compatible server; show or stop the local daemon", "mcli local status"
+    )
     register_local(local, parents=[builder.common])
     return parser
 
