@@ -1,11 +1,11 @@
 """Which MAPI endpoint and key to use, and the session and typed client for the running event loop."""
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import weakref
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from mcli.config import LOCAL_ENDPOINT, resolve_api_key, resolve_endpoint
 from mcli.core import loop as background
@@ -29,23 +29,38 @@ class Credentials:
         return f"Credentials(endpoint={self.endpoint!r}, api_key={mask(self.api_key)})"
 
 
-_sessions: (
-    "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Credentials, AsyncSession, MAPIClient]]"
-)
-_sessions = weakref.WeakKeyDictionary()
-# Sessions replaced after a key change close in the background; keep them referenced until they have.
-_closing: "set[asyncio.Task[None]]" = set()
+_Cached = tuple[Credentials, AsyncSession, MAPIClient, "asyncio.Task[None]"]
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Cached]" = weakref.WeakKeyDictionary()
 
 
 def credentials() -> Credentials:
-    """Resolve the endpoint and key now; fails at once, with no network, when no key is configured."""
+    """Resolve the endpoint and key now; fails at once, with no network, when no key is configured or the
+    endpoint cannot be a MAPI URL."""
     endpoint = resolve_endpoint()
     if endpoint == LOCAL_ENDPOINT:
         return _local_daemon_credentials()
+    check_endpoint(endpoint)
     api_key = resolve_api_key()
     if not api_key:
         raise MCLIConfigError(NO_KEY_MESSAGE)
     return Credentials(endpoint, api_key)
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Raise MCLIConfigError, naming MOSAICML_API_ENDPOINT and the fix, unless `endpoint` is an http(s) URL with a
+    path (MAPI serves GraphQL at `/graphql`)."""
+    parts = urlsplit(endpoint)
+    example = "https://api.mosaicml.com/graphql, or http://127.0.0.1:8642/graphql for `mcli local serve`"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise MCLIConfigError(
+            f"MOSAICML_API_ENDPOINT={endpoint!r} is not an http:// or https:// URL; set it to a full URL such as "
+            f"{example}"
+        )
+    if parts.path in ("", "/"):
+        fixed = urlunsplit(parts._replace(path="/graphql"))
+        raise MCLIConfigError(
+            f"MOSAICML_API_ENDPOINT={endpoint!r} has no path; MAPI answers at /graphql, so set it to {fixed!r}"
+        )
 
 
 def _local_daemon_credentials() -> Credentials:
@@ -60,29 +75,49 @@ def _local_daemon_credentials() -> Credentials:
 
 
 def client(wanted: Credentials) -> MAPIClient:
-    """The typed client for `wanted` on the running loop; a new session when the credentials changed."""
+    """The typed client for `wanted` on the running loop; a new session when the credentials changed.
+
+    A session lives as long as its loop. On a loop other than mcli's own (the user's `asyncio.run(...)`), a guard
+    task closes it when the loop ends, because asyncio.run cancels every task before closing the loop: no
+    "Unclosed" warning, and no `async with` needed.
+    """
     loop = asyncio.get_running_loop()
     cached = _sessions.get(loop)
     if cached is not None and cached[0] == wanted:
         return cached[2]
     if cached is not None:
-        closing = loop.create_task(cached[1].close())
-        _closing.add(closing)
-        closing.add_done_callback(_closing.discard)
+        cached[3].cancel()  # the replaced session's guard closes it
     session = AsyncSession(wanted.endpoint, wanted.api_key)
     typed = MAPIClient(session)
-    _sessions[loop] = (wanted, session, typed)
+    guard = loop.create_task(_close_when_cancelled(session), name="mcli-session-closer")
+    _sessions[loop] = (wanted, session, typed, guard)
     return typed
 
 
-@atexit.register
+async def _close_when_cancelled(session: AsyncSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await session.close()
+
+
+async def close_sessions() -> None:
+    """Close this loop's connections now (later calls on the loop open new ones)."""
+    cached = _sessions.pop(asyncio.get_running_loop(), None)
+    if cached is not None:
+        cached[3].cancel()
+        await cached[1].close()
+
+
+background.at_exit(close_sessions)
+
+
 def close_background_session() -> None:
     """Close and forget the sync API's cached session, waiting at most two seconds.
 
-    Runs at exit; `mcli.testing` calls it when a test stops pointing the SDK at its server.
+    `mcli.testing` calls it when a test stops pointing the SDK at its server (at exit, the loop does it).
     """
     shared = background.started_loop()
-    cached = _sessions.pop(shared, None) if shared is not None else None
-    if cached is not None:
+    if shared is not None:
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            background.submit(cached[1].close()).result(timeout=2)
+            asyncio.run_coroutine_threadsafe(close_sessions(), shared).result(timeout=2)

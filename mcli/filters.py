@@ -57,12 +57,12 @@ def build_runs_page_input(
         raise ValueError("pass cluster_names or its deprecated alias clusters, not both")
     filters = RunFilters()
     if runs is not None:
-        filters.name = StringInFilter(in_=_names(runs, "runs"))
+        filters.name = StringInFilter(in_=names_of(runs, "runs"))
     cluster_values, cluster_arg = (
         (clusters, "clusters") if clusters is not None else (cluster_names, "cluster_names")
     )
     if cluster_values is not None:
-        filters.cluster_name = StringInFilter(in_=_names(cluster_values, cluster_arg))
+        filters.cluster_name = StringInFilter(in_=names_of(cluster_values, cluster_arg))
     if before is not None or after is not None:
         filters.created_at = _date_range(before, after)
     if ended_before is not None or ended_after is not None:
@@ -77,7 +77,7 @@ def build_runs_page_input(
         raise ValueError(f"include_deleted must be True or False, got {include_deleted!r}")
     page = GetRunsPaginatedInput(filters=filters, include_deleted=include_deleted, limit=_limit(limit))
     if user_emails is not None:
-        page.entity = Entity(emails=_names(user_emails, "user_emails"))
+        page.entity = Entity(emails=names_of(user_emails, "user_emails"))
     if cursor is not None:
         # Only set when given, so the first page's request carries no cursor key at all.
         page.cursor = _cursor(cursor)
@@ -90,7 +90,7 @@ def build_name_selector(runs: Any) -> GetRunsInput:
     Raises ValueError for an empty selection: an empty name filter must never reach the server, where it could
     mean "all runs".
     """
-    names = _names(runs, "runs")
+    names = names_of(runs, "runs")
     if not names:
         raise ValueError("runs must name at least one run")
     return GetRunsInput(filters=RunFilters(name=StringInFilter(in_=names)))
@@ -100,7 +100,7 @@ def build_clusters_input(clusters: Any = None) -> GetClustersInput:
     """The `getClustersData` input: every cluster, or those named (names or objects with a `.name`)."""
     filters = ClusterFilters()
     if clusters is not None:
-        filters.name = StringInFilter(in_=_names(clusters, "clusters"))
+        filters.name = StringInFilter(in_=names_of(clusters, "clusters"))
     return GetClustersInput(filters=filters)
 
 
@@ -117,7 +117,16 @@ def _unique(values: list[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-def _names(value: Any, argument: str) -> list[str]:
+def run_name(run: Any, argument: str = "run") -> str:
+    """The name of a run given as a name or an object with a `.name` (a Run); ValueError otherwise."""
+    name = run if isinstance(run, str) else getattr(run, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{argument} must be a run name or a Run, got {run!r}")
+    return name.strip()
+
+
+def names_of(value: Any, argument: str) -> list[str]:
+    """Unique names from one name or object with a `.name`, or a list of them; ValueError naming the bad item."""
     names = []
     for index, item in enumerate(_as_list(value, argument)):
         name = item if isinstance(item, str) else getattr(item, "name", None)

@@ -10,7 +10,7 @@ import base64
 import codecs
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -175,3 +175,49 @@ class LogStream:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class OpeningLogStream:
+    """A log stream being opened: what `mcli.aio.follow_run_logs` returns.
+
+    Like aiohttp's request context managers, it can be used three ways:
+
+    - `async for line in follow_run_logs(run)`: opens, yields every line, and unsubscribes at the end;
+    - `async with follow_run_logs(run) as lines`: opens, and unsubscribes when the block exits;
+    - `lines = await follow_run_logs(run)`: the open LogStream (close it with `await lines.aclose()`).
+
+    Opening raises at once if the run does not exist or lacks the rank.
+    """
+
+    def __init__(self, opening: Coroutine[Any, Any, LogStream]) -> None:
+        self._opening = opening
+        self._stream: LogStream | None = None
+
+    def __await__(self) -> Generator[Any, None, LogStream]:
+        return self._opening.__await__()
+
+    async def __aenter__(self) -> LogStream:
+        self._stream = await self._opening
+        return self._stream
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        async with self as stream:
+            async for line in stream:
+                yield line
+
+    def open(self) -> Coroutine[Any, Any, LogStream]:
+        """The coroutine that opens the stream (what `await` runs)."""
+        return self._opening
+
+    def close(self) -> None:
+        """Give up opening (when the stream was neither awaited nor iterated)."""
+        self._opening.close()

@@ -102,6 +102,7 @@ def get_runs(args: argparse.Namespace) -> int:
         before=args.before,
         after=args.after,
         limit=args.limit,
+        include_details=False,  # the table needs none of them, and a listing without is much cheaper
     )
     if args.json:
         print(json.dumps([run_summary(run) for run in runs], indent=2))
@@ -243,7 +244,7 @@ def describe_run(args: argparse.Namespace) -> int:
 
 def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
     """Look the runs up (so a typo fails before anything happens), then ask unless --yes."""
-    found = mcli.get_runs(runs=names)
+    found = mcli.get_runs(runs=names, include_details=False)
     missing = sorted(set(names) - {run.name for run in found})
     if missing:
         raise CLIError(f"no run named {', '.join(missing)}")

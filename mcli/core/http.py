@@ -32,6 +32,9 @@ class ProtocolFailure(OSError):
 class Response:
     status: int
     body: bytes
+    reason: str = ""
+    # Lower-cased names; a repeated header keeps its last value.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,8 @@ class ConnectionPool:
         )
         await connection.writer.drain()
         status = 0
+        reason = ""
+        response_headers: dict[str, str] = {}
         parts: list[bytes] = []
         try:
             while True:
@@ -119,6 +124,11 @@ class ConnectionPool:
                     protocol.receive_data(await connection.reader.read(READ_SIZE))
                 elif isinstance(event, h11.Response):
                     status = event.status_code
+                    reason = event.reason.decode("latin-1", "replace")
+                    response_headers = {
+                        name.decode("latin-1"): value.decode("latin-1", "replace")
+                        for name, value in event.headers
+                    }
                 elif isinstance(event, h11.Data):
                     parts.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):
@@ -127,7 +137,7 @@ class ConnectionPool:
                     raise ProtocolFailure("the server closed the connection before answering")
         except h11.RemoteProtocolError as e:
             raise ProtocolFailure(f"invalid HTTP answer: {e}") from None
-        return Response(status, parts[0] if len(parts) == 1 else b"".join(parts))
+        return Response(status, parts[0] if len(parts) == 1 else b"".join(parts), reason, response_headers)
 
     def _release(self, connection: _Connection) -> None:
         protocol = connection.protocol

@@ -16,7 +16,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from mcli.core.errors import APIConnectionError, InternalServerError, MAPIException
+from mcli.core.errors import APIConnectionError, MalformedResponseError, MAPIException
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -32,12 +32,17 @@ MAX_MESSAGE = 16 * 1024 * 1024
 _LOST = object()  # queued to every subscription when the connection ends
 
 
-class SocketClosed(Exception):
-    """The websocket ended; `reason` says how."""
+# The close code for a message over the size limit (RFC 6455).
+MESSAGE_TOO_BIG = 1009
 
-    def __init__(self, reason: str) -> None:
+
+class SocketClosed(Exception):
+    """The websocket ended; `reason` says how, `code` is its close code when known."""
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 class GraphQLSocket:
@@ -49,6 +54,7 @@ class GraphQLSocket:
         self._ids = itertools.count(1)
         self._queues: dict[str, asyncio.Queue[Any]] = {}
         self._lost: str | None = None
+        self._lost_code: int | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
@@ -105,6 +111,7 @@ class GraphQLSocket:
                 # Anything else (ka, pong, a late message of a finished subscription) needs no answer.
         except (WebSocketException, OSError, ValueError, AttributeError, TypeError) as e:
             reason = repr(e)
+            self._lost_code = _close_code(e)
         finally:
             self._lost = reason
             for queue in self._queues.values():
@@ -117,7 +124,7 @@ class GraphQLSocket:
         tells the server to stop.
         """
         if self._lost is not None:
-            raise SocketClosed(self._lost)
+            raise SocketClosed(self._lost, self._lost_code)
         op_id = str(next(self._ids))
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._queues[op_id] = queue
@@ -128,17 +135,21 @@ class GraphQLSocket:
             while True:
                 message = await queue.get()
                 if message is _LOST:
-                    raise SocketClosed(self._lost or "the connection ended")
+                    raise SocketClosed(self._lost or "the connection ended", self._lost_code)
                 kind = message.get("type")
                 if kind in ("next", "data"):
                     result = message.get("payload")
                     if not isinstance(result, dict):
-                        raise InternalServerError(500, f"malformed subscription message: {message!r}")
+                        raise MalformedResponseError(
+                            500, f"malformed subscription message: {_shown(message)}"
+                        )
                     if result.get("errors"):
                         raise MAPIException.from_graphql_errors(result["errors"])
                     data = result.get("data")
                     if not isinstance(data, dict):
-                        raise InternalServerError(500, f"malformed subscription message: {message!r}")
+                        raise MalformedResponseError(
+                            500, f"a subscription message has no data object: {_shown(message)}"
+                        )
                     yield data
                 elif kind == "error":
                     completed = True  # an error ends the operation on the server too
@@ -167,5 +178,38 @@ class GraphQLSocket:
                 await self._ws.close()
 
 
-def connection_lost(endpoint: str, reason: str) -> APIConnectionError:
-    return APIConnectionError(503, f"connection to {endpoint} lost: {reason}")
+def connection_lost(endpoint: str, what: str, closed: SocketClosed) -> MAPIException:
+    """The error for a websocket that ended under a subscription.
+
+    A message over MAX_MESSAGE is a MalformedResponseError, never retried (the same message would come again at the
+    same offset); anything else is a transient APIConnectionError, after which the caller resubscribes.
+    """
+    if closed.code == MESSAGE_TOO_BIG:
+        return MalformedResponseError(
+            500,
+            f"a {what} message from {endpoint} was larger than mcli's {MAX_MESSAGE // 2**20} MiB limit; "
+            "the server should send smaller chunks",
+        )
+    return APIConnectionError(
+        503, f"connection to {endpoint} lost during {what}: {closed.reason}", transient=True
+    )
+
+
+def _shown(message: Any) -> str:
+    text = repr(message)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _close_code(error: BaseException) -> int | None:
+    """The close code behind a websocket failure (ours, when we refused an oversized message)."""
+    from websockets.exceptions import ConnectionClosed, PayloadTooBig
+
+    if isinstance(error, PayloadTooBig):
+        return MESSAGE_TOO_BIG
+    if isinstance(error, ConnectionClosed):
+        for frame in (error.sent, error.rcvd):
+            if frame is not None and frame.code == MESSAGE_TOO_BIG:
+                return MESSAGE_TOO_BIG
+        frame = error.rcvd or error.sent
+        return frame.code if frame is not None else None
+    return None

@@ -31,13 +31,12 @@ class RunStatus(str, Enum):
     UNKNOWN = "UNKNOWN"
 
     @classmethod
-    def _missing_(cls, value: object) -> RunStatus:
-        # RunStatus("running") and values from a newer server must not raise.
-        return cls.from_string(value)
+    def _missing_(cls, value: object) -> RunStatus | None:
+        # RunStatus("running") and RunStatus("failedPull") work; RunStatus("garbage") raises ValueError (None).
+        return cls._parse(value)
 
     @classmethod
-    def from_string(cls, value: object) -> RunStatus:
-        """Parse a status in any case or in camelCase (`running`, `Running`, `failedPull`); UNKNOWN otherwise."""
+    def _parse(cls, value: object) -> RunStatus | None:
         if isinstance(value, cls):
             return value
         exact = cls._value2member_map_.get(value) if isinstance(value, str) else None
@@ -46,9 +45,23 @@ class RunStatus(str, Enum):
         if isinstance(value, GraphQLRunStatus):
             return cls.from_graphql(value)
         if not isinstance(value, str):
-            return cls.UNKNOWN
+            return None
         key = _CAMEL_BOUNDARY.sub("_", value.strip()).replace("-", "_").replace(" ", "_").upper()
-        return cls.__members__.get(key, cls.UNKNOWN)
+        return cls.__members__.get(key)
+
+    @classmethod
+    def from_string(cls, value: object) -> RunStatus:
+        """Parse a status sent by the server, in any case or in camelCase (`running`, `failedPull`).
+
+        A value this client does not know (from a newer server) gives UNKNOWN instead of failing; for user input
+        use `RunStatus(value)`, which raises ValueError for an unknown value.
+        """
+        return cls._parse(value) or cls.UNKNOWN
+
+    @classmethod
+    def known_values(cls) -> list[str]:
+        """Every status value but UNKNOWN, in lifecycle order."""
+        return [status.value for status in sorted(cls) if status is not cls.UNKNOWN]
 
     @classmethod
     def from_graphql(cls, value: GraphQLRunStatus) -> RunStatus:
@@ -68,13 +81,49 @@ class RunStatus(str, Enum):
         """True for statuses a run never leaves: COMPLETED, STOPPED, FAILED and FAILED_PULL."""
         return self in _TERMINAL
 
-    def before(self, other: RunStatus, inclusive: bool = False) -> bool:
-        """True if this status usually comes before `other` (or equals it, when `inclusive`)."""
-        return self < other or (inclusive and self is other)
+    def before(self, other: RunStatus | str, inclusive: bool = False) -> bool:
+        """Returns True if this state usually comes "before" the other.
 
-    def after(self, other: RunStatus, inclusive: bool = False) -> bool:
-        """True if this status usually comes after `other` (or equals it, when `inclusive`)."""
-        return self > other or (inclusive and self is other)
+        Args:
+            other: Another RunStatus, or its name as a string (`"RUNNING"`, `"running"`).
+            inclusive: If True, equality evaluates to True. Default False.
+
+        Returns:
+            If this state is "before" the other.
+
+        Raises:
+            ValueError: `other` is a string that names no status.
+
+        Example:
+            >>> RunStatus.RUNNING.before(RunStatus.COMPLETED)
+            True
+            >>> RunStatus.PENDING.before("running")
+            True
+        """
+        theirs = RunStatus(other)
+        return self < theirs or (inclusive and self is theirs)
+
+    def after(self, other: RunStatus | str, inclusive: bool = False) -> bool:
+        """Returns True if this state usually comes "after" the other.
+
+        Args:
+            other: Another RunStatus, or its name as a string.
+            inclusive: If True, equality evaluates to True. Default False.
+
+        Returns:
+            If this state is "after" the other.
+
+        Raises:
+            ValueError: `other` is a string that names no status.
+
+        Example:
+            >>> RunStatus.COMPLETED.after(RunStatus.RUNNING)
+            True
+            >>> RunStatus.RUNNING.after("pending")
+            True
+        """
+        theirs = RunStatus(other)
+        return self > theirs or (inclusive and self is theirs)
 
     def _rank(self, other: object, op: str) -> tuple[int, int]:
         # RunStatus is a str, so without this check `RunStatus.RUNNING < "abc"` would compare text.

@@ -66,7 +66,7 @@ class ScriptedServer:
         sent = 0
         while offset < len(self.data):
             if sent == self.drop_every:
-                raise APIConnectionError(503, "dropped")
+                raise APIConnectionError(503, "dropped", transient=True)
             end = min(offset + self.chunk, len(self.data))
             yield base64.b64encode(self.data[offset:end]).decode(), end
             offset, sent = end, sent + 1
@@ -101,7 +101,7 @@ async def test_budget_runs_out_without_progress() -> None:
     async def down(variables: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
         nonlocal calls
         calls += 1
-        raise APIConnectionError(503, "refused")
+        raise APIConnectionError(503, "refused", transient=True)
         yield  # pragma: no cover
 
     stream = LogStream(down, {"name": "r", "offset": 0}, reconnect=RetryPolicy(max_attempts=4, initial_delay=0.001))

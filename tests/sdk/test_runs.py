@@ -115,7 +115,7 @@ def test_filters_and_paging(monkeypatch: pytest.MonkeyPatch) -> None:
     names = [mcli.create_run(config("true", name=f"page-{i}")).name for i in range(5)]
     for name in names:
         mcli.wait_for_run_status(name, RunStatus.COMPLETED, timeout=30)
-    monkeypatch.setattr("mcli.aio.PAGE_SIZE", 2)
+    monkeypatch.setattr("mcli.paging.PAGE_SIZE", 2)
     listed = mcli.get_runs(names)
     assert [r.name for r in listed] == names[::-1]  # newest first, across three pages
     assert len(mcli.get_runs(names, limit=3)) == 3
