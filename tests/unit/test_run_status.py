@@ -81,7 +81,7 @@ def test_before_and_after_accept_status_names() -> None:
     assert RunStatus.RUNNING.before("COMPLETED")
     assert RunStatus.RUNNING.after("pending", inclusive=True)
     assert RunStatus.RUNNING.after("running", inclusive=True) and not RunStatus.RUNNING.after("running")
-    assert not RunStatus.COMPLETED.before("failedPull") is RunStatus.FAILED_PULL.before("completed")
+    assert RunStatus.COMPLETED.before("failedPull") and RunStatus.FAILED_PULL.after("completed")
     with pytest.raises(ValueError, match="garbage"):
         RunStatus.RUNNING.before("garbage")
 
