@@ -274,15 +274,26 @@ class Engine:
         return [cluster] if matches(cluster, data.get("filters")) else []
 
     def details(self, run: Run) -> Details:
-        return Details(
-            image=run.image,
-            original_run_input=run.run_input.get("original", {}),
-            metadata=run.metadata,
-            last_execution_id=f"{run.id}-{latest_index(run)}",
-            lifecycle=self.store.lifecycle(run.id),
-            nodes=self.store.nodes(run.id, latest_index(run)),
-            formatted_run_events=self.store.events(run.id),
-        )
+        return self.details_many([run])[0]
+
+    def details_many(self, runs: list[Run]) -> list[Details]:
+        """`details(run)` of every run, read in three queries instead of three per run (big listings)."""
+        ids = [run.id for run in runs]
+        lifecycles = self.store.lifecycles(ids)
+        nodes = self.store.nodes_of(ids)
+        events = self.store.events_of(ids)
+        return [
+            Details(
+                image=run.image,
+                original_run_input=run.run_input.get("original", {}),
+                metadata=run.metadata,
+                last_execution_id=f"{run.id}-{latest_index(run)}",
+                lifecycle=lifecycles.get(run.id, []),
+                nodes=nodes.get((run.id, latest_index(run)), []),
+                formatted_run_events=events.get(run.id, []),
+            )
+            for run in runs
+        ]
 
     def _run_by_name(self, user: User, name: str) -> Run:
         run = self.store.find_run_by_name(user.id, name)

@@ -130,6 +130,10 @@ def new_api_key() -> str:
     return "mcli-local-" + secrets.token_urlsafe(32)
 
 
+# Run ids per `IN (...)` query: well under SQLite's limit on bound parameters.
+_IN_BATCH = 500
+
+
 def _row_to_run(row: Sequence[Any]) -> Run:
     return Run(
         seq=row[0],
@@ -467,6 +471,42 @@ class Store:
             (run_id,),
         )
         return [Lifecycle(*row) for row in rows]
+
+    def _grouped(self, select: str, run_ids: list[str], order: str, key_columns: int = 1) -> dict[Any, list[Any]]:
+        """Rows of `select` for many runs, grouped by their first `key_columns` columns (run_id first), in
+        `order` within each group."""
+        grouped: dict[Any, list[Any]] = {}
+        for start in range(0, len(run_ids), _IN_BATCH):
+            batch = run_ids[start : start + _IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            for row in self.db.execute(f"{select} WHERE run_id IN ({marks}) ORDER BY {order}", batch):
+                key = row[0] if key_columns == 1 else row[:key_columns]
+                grouped.setdefault(key, []).append(row[key_columns:])
+        return grouped
+
+    def lifecycles(self, run_ids: list[str]) -> dict[str, list[Lifecycle]]:
+        """`lifecycle(run_id)` of many runs."""
+        rows = self._grouped(
+            "SELECT run_id, execution_index, status, start_time, end_time, reason FROM lifecycle", run_ids, "id"
+        )
+        return {run_id: [Lifecycle(*row) for row in found] for run_id, found in rows.items()}
+
+    def nodes_of(self, run_ids: list[str]) -> dict[tuple[str, int], list[Node]]:
+        """`nodes(run_id, execution_index)` of many runs, by (run id, execution index)."""
+        rows = self._grouped(
+            "SELECT run_id, execution_index, rank, name, status, reason, exit_code FROM run_nodes",
+            run_ids,
+            "rank",
+            key_columns=2,
+        )
+        return {key: [Node(*row) for row in found] for key, found in rows.items()}
+
+    def events_of(self, run_ids: list[str]) -> dict[str, list[Event]]:
+        """`events(run_id)` of many runs."""
+        rows = self._grouped(
+            "SELECT run_id, execution_index, event_type, event_time, message FROM events", run_ids, "id"
+        )
+        return {run_id: [Event(*row) for row in found] for run_id, found in rows.items()}
 
     def events(self, run_id: str) -> list[Event]:
         rows = self.db.execute(
