@@ -23,7 +23,7 @@ CONFIG_PATH_ENV = "MCLI_CONFIG_PATH"
 CONFIG_DIR_ENV = "MCLI_CONFIG_DIR"
 
 DEFAULT_ENDPOINT = "https://api.mosaicml.com/graphql"
-# The endpoint value that selects the embedded local server instead of a URL.
+# The endpoint value that selects the user's local daemon (started on first use) instead of a URL.
 LOCAL_ENDPOINT = "local"
 
 _MODE_ENDPOINTS = {
@@ -138,7 +138,7 @@ def resolve_api_key() -> str | None:
 def resolve_endpoint() -> str:
     """`$MOSAICML_API_ENDPOINT`, else the URL for `$MCLI_MODE` (unknown modes mean PROD).
 
-    `local` (any case) is returned as `"local"`: it selects the embedded local server.
+    `local` (any case) is returned as `"local"`: it selects the user's local daemon (`mcli.local.daemon`).
     """
     from_env = os.environ.get(ENDPOINT_ENV, "").strip()
     if from_env:

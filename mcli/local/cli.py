@@ -225,7 +225,8 @@ def _configure_logging(level: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     if args.ready_fd is not None:
         os.write(args.ready_fd, f"{os.getpid()}\n".encode())
-    os.environ.pop(API_KEY_ENV, None)  # the runs inherit this environment; the key is not theirs
+    # The runs inherit this environment: the key is not theirs. Nor is it printed (the output may be a log file).
+    key_from_env = args.api_key is not None and args.api_key == os.environ.pop(API_KEY_ENV, None)
     data_dir = args.data_dir.expanduser()
     _configure_logging(args.log_level)
     if not _is_loopback(args.host):
@@ -256,7 +257,9 @@ def _serve(args: argparse.Namespace) -> int:
                 "API keys are stored hashed and cannot be shown again; for a new one run "
                 f"`mcli local add-user {DEFAULT_EMAIL} --data-dir {data_dir}`"
             )
-        key = args.api_key or boot.api_key or "KEY"
+        key = "KEY" if key_from_env else args.api_key or boot.api_key or "KEY"
+        if key_from_env:
+            lines.append(f"API key: the one given in ${API_KEY_ENV} (the local daemon's is in its record)")
         lines += [
             "",
             "Point mcli (or the official client) at this server in another shell:",

@@ -123,3 +123,18 @@ def test_stop_refuses_while_runs_are_active_and_force_stops_them(local_user: Loc
 
     after = local_user.python('import mcli; run = mcli.get_runs(["busy"])[0]; print(run.status.value, run.reason)')
     assert after.stdout.startswith("FAILED The local server shut down while the run was active"), after
+
+
+def test_the_key_stays_out_of_the_data_dir_and_the_runs(local_user: LocalUser) -> None:
+    result = local_user.python(
+        'import mcli; run = mcli.create_run(mcli.RunConfig(name="env", image="x", command="env"))\n'
+        'run = mcli.wait_for_run_status(run, "COMPLETED", timeout=60); print(mcli.get_run_logs(run))'
+    )
+    assert result.returncode == 0, result.stderr
+    assert "RUN_NAME=env" in result.stdout
+    daemon = local_user.daemon()
+    assert daemon is not None
+    assert daemon.api_key not in result.stdout and "MCLI_LOCAL_API_KEY" not in result.stdout
+    files = [path for path in local_user.data_dir.rglob("*") if path.is_file()]
+    assert local_user.data_dir / "daemon.log" in files
+    assert [path for path in files if daemon.api_key.encode() in path.read_bytes()] == []
