@@ -1,4 +1,5 @@
-"""CLI tests run the installed `mcli` command in a subprocess against a real local server (one per module)."""
+"""CLI tests run the installed `mcli` command in a subprocess against a real local server (`mcli.testing`'s
+subprocess server, one per module)."""
 
 import os
 import subprocess
@@ -6,42 +7,31 @@ from collections.abc import Iterator
 
 import pytest
 
-from mcli.local import LocalServer
+from mcli.testing import MapiServer, local_server, mapi_environment
 
 from .helpers import API_KEY, MCLI, Cli
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server() -> Iterator[MapiServer]:
     # Eight nodes, so that runs left sleeping by one test never queue another test's run.
-    with LocalServer(
-        data_dir=tmp_path_factory.mktemp("mapi"),
-        api_key=API_KEY,
-        nodes=8,
-        max_concurrent_runs=64,
-        stop_grace_seconds=1.0,
-    ) as local:
+    with local_server(api_key=API_KEY, nodes=8, max_concurrent_runs=64) as local:
         yield local
 
 
 @pytest.fixture(scope="module")
-def cli_env(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def cli_env(server: MapiServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MCLI_", "MOSAICML_"))}
     env.pop("NO_COLOR", None)
-    env.update(
-        MOSAICML_API_ENDPOINT=server.endpoint,
-        MOSAICML_API_KEY=API_KEY,
-        MCLI_CONFIG_DIR=str(tmp_path_factory.mktemp("mcli-config")),
-    )
+    env.update(server.environment(), MCLI_CONFIG_DIR=str(tmp_path_factory.mktemp("mcli-config")))
     return env
 
 
 @pytest.fixture(autouse=True)
-def sdk_env(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def sdk_env(server: MapiServer, cli_env: dict[str, str]) -> Iterator[None]:
     """Point the SDK in this process at the same server, for setting up and checking runs."""
-    for key in ("MOSAICML_API_ENDPOINT", "MOSAICML_API_KEY", "MCLI_CONFIG_DIR"):
-        monkeypatch.setenv(key, cli_env[key])
-    monkeypatch.delenv("MCLI_CONFIG_PATH", raising=False)
+    with mapi_environment(server, config_dir=cli_env["MCLI_CONFIG_DIR"]):
+        yield
 
 
 @pytest.fixture

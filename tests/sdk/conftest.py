@@ -1,27 +1,19 @@
-"""SDK tests run against a real local server on 127.0.0.1 with its own temporary data dir."""
-
-from collections.abc import Iterator
-from pathlib import Path
+"""SDK tests run against the suite's local MAPI server (the `mcli.testing` plugin's `mapi_server`), each test as a
+new user of it (`mapi_env`: its own runs only, an empty config home under `tmp_path`)."""
 
 import pytest
 
-from mcli.local import LocalServer
+from mcli.testing import MapiServer, MapiUser
 
+# A key for servers a test starts itself (the suite's server has its own random key).
 API_KEY = "sdk-test-key-0123456789"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer(
-        data_dir=tmp_path_factory.mktemp("mapi"), api_key=API_KEY, max_concurrent_runs=64, stop_grace_seconds=1.0
-    ) as local:
-        yield local
+def server(mapi_server: MapiServer) -> MapiServer:
+    return mapi_server
 
 
 @pytest.fixture(autouse=True)
-def configured(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalServer:
-    monkeypatch.setenv("MOSAICML_API_ENDPOINT", server.endpoint)
-    monkeypatch.setenv("MOSAICML_API_KEY", API_KEY)
-    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path / "mcli-config"))
-    monkeypatch.delenv("MCLI_CONFIG_PATH", raising=False)
-    return server
+def configured(mapi_env: MapiUser) -> MapiUser:
+    return mapi_env

@@ -8,9 +8,7 @@ import pytest
 import yaml
 
 import mcli
-from mcli.local import LocalServer
-
-from .conftest import API_KEY
+from mcli.testing import MapiServer, MapiUser
 
 
 def test_no_key_fails_at_once_saying_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,13 +22,13 @@ def test_no_key_fails_at_once_saying_how_to_set_one(monkeypatch: pytest.MonkeyPa
 
 
 def test_set_api_key_persists_for_the_official_client_and_is_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: MapiUser
 ) -> None:
     # The environment variable is set (the official client refuses to save here); we still save.
-    mcli.set_api_key(API_KEY)
+    mcli.set_api_key(configured.api_key)
     config_file = tmp_path / "mcli-config" / "mcli_config"
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
-    assert yaml.safe_load(config_file.read_text())["MOSAICML_API_KEY"] == API_KEY
+    assert yaml.safe_load(config_file.read_text())["MOSAICML_API_KEY"] == configured.api_key
     monkeypatch.delenv("MOSAICML_API_KEY")
     assert isinstance(mcli.get_runs(limit=1), list)  # the saved key is used
 
@@ -52,7 +50,7 @@ def test_a_wrong_key_is_an_authentication_error_without_retries(monkeypatch: pyt
     assert time.monotonic() - started < 2
 
 
-def test_timeout_raises_timeout_error(server: LocalServer) -> None:
+def test_timeout_raises_timeout_error(server: MapiServer) -> None:
     run = mcli.create_run(mcli.RunConfig(image="python", command="sleep 5"))
     started = time.monotonic()
     with pytest.raises(TimeoutError):

@@ -2,7 +2,7 @@
 
 import asyncio
 import concurrent.futures
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 import mcli
 import mcli.aio
 from mcli import RunConfig, RunStatus
-from mcli.local import LocalServer
+from mcli.testing import MapiServer, MapiUser, mapi_environment
 
 from .conftest import API_KEY
 
@@ -21,16 +21,14 @@ def config(command: str, **extra: object) -> RunConfig:
 
 
 @pytest.fixture
-def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
+def own_server(mapi_server_factory: Callable[..., MapiServer], tmp_path: Path) -> Iterator[MapiServer]:
     """A server of its own (1 node x 4 GPUs), so that capacity figures are not shared with other tests."""
-    with LocalServer(
-        data_dir=tmp_path / "own", api_key=API_KEY, nodes=1, gpus_per_node=4, gpu_type="h100", stop_grace_seconds=1.0
-    ) as local:
-        monkeypatch.setenv("MOSAICML_API_ENDPOINT", local.endpoint)
+    local = mapi_server_factory(api_key=API_KEY, nodes=1, gpus_per_node=4, gpu_type="h100")
+    with mapi_environment(local, config_dir=tmp_path / "own-config"):
         yield local
 
 
-def test_clusters_show_capacity_and_what_is_in_use(own_server: LocalServer) -> None:
+def test_clusters_show_capacity_and_what_is_in_use(own_server: MapiServer) -> None:
     (cluster,) = mcli.get_clusters()
     assert cluster.name == "local" and cluster.utilization is None
     gpu = next(i for i in cluster.cluster_instances if i.gpu_type == "h100")
@@ -116,13 +114,13 @@ def test_run_methods_act_on_the_run() -> None:
     assert "sdk-methods" in [r.name for r in mcli.get_runs(include_deleted=True)]
 
 
-def test_get_runs_by_end_time_and_owner() -> None:
+def test_get_runs_by_end_time_and_owner(configured: MapiUser) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
     run = mcli.create_run(config("true", name="sdk-ended"))
     mcli.wait_for_run_status(run, RunStatus.COMPLETED, timeout=30)
     assert "sdk-ended" in [r.name for r in mcli.get_runs(ended_after=started)]
     assert "sdk-ended" not in [r.name for r in mcli.get_runs(ended_before=started)]
-    assert "sdk-ended" in [r.name for r in mcli.get_runs(user_emails=["local@mcli.local"], ended_after=started)]
+    assert "sdk-ended" in [r.name for r in mcli.get_runs(user_emails=[configured.email], ended_after=started)]
     with pytest.raises(mcli.MAPIException, match="own runs"):
         mcli.get_runs(user_emails=["someone.else@example.com"])
     with pytest.raises(ValueError, match=r"ended_after .* must be earlier than ended_before"):
