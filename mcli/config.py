@@ -39,6 +39,9 @@ _MODES_WITH_OWN_KEY = ("DEV", "LOCAL", "STAGING")
 
 _API_KEY_FIELD = "MOSAICML_API_KEY"
 _MODE_KEYS_FIELD = "mcloud_envs"
+# Saved beside the key under the environment variable's name. The official client (0.8.3) reads its config
+# with `.get` and ignores this key; it takes its endpoint from MOSAICML_API_ENDPOINT only.
+_ENDPOINT_FIELD = "MOSAICML_API_ENDPOINT"
 
 
 def config_path() -> Path:
@@ -62,6 +65,7 @@ class MCLIConfig:
     # Keys never appear in the repr (it ends up in logs and tracebacks).
     api_key: str | None = field(default=None, repr=False)
     mode_api_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    endpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -83,12 +87,18 @@ class MCLIConfig:
         extra = dict(data)
         api_key = extra.pop(_API_KEY_FIELD, None)
         mode_keys = extra.pop(_MODE_KEYS_FIELD, None) or {}
+        endpoint = extra.pop(_ENDPOINT_FIELD, None)
         if api_key is not None and not isinstance(api_key, str):
             raise MCLIConfigError(f"{path}: {_API_KEY_FIELD} must be a string")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise MCLIConfigError(f"{path}: {_ENDPOINT_FIELD} must be a string")
         if not isinstance(mode_keys, dict) or not all(isinstance(v, str) for v in mode_keys.values()):
             raise MCLIConfigError(f"{path}: {_MODE_KEYS_FIELD} must map mode names to API keys")
         return cls(
-            api_key=api_key, mode_api_keys={str(k).upper(): v for k, v in mode_keys.items()}, extra=extra
+            api_key=api_key,
+            mode_api_keys={str(k).upper(): v for k, v in mode_keys.items()},
+            endpoint=endpoint or None,
+            extra=extra,
         )
 
     def save(self, path: Path | None = None) -> Path:
@@ -100,6 +110,8 @@ class MCLIConfig:
             data[_API_KEY_FIELD] = self.api_key
         if self.mode_api_keys:
             data[_MODE_KEYS_FIELD] = dict(self.mode_api_keys)
+        if self.endpoint is not None:
+            data[_ENDPOINT_FIELD] = self.endpoint
         data.update(self.extra)
         text = "---\n" + (yaml.safe_dump(data, sort_keys=False, default_flow_style=False) if data else "")
         # mkstemp creates the file 0600, so the key is never readable by others, even briefly.
@@ -136,14 +148,51 @@ def resolve_api_key() -> str | None:
 
 
 def resolve_endpoint() -> str:
-    """`$MOSAICML_API_ENDPOINT`, else the URL for `$MCLI_MODE` (unknown modes mean PROD).
+    """`$MOSAICML_API_ENDPOINT`, else the endpoint saved by `mcli set endpoint`, else the URL for `$MCLI_MODE`
+    (unknown modes mean PROD).
 
     `local` (any case) is returned as `"local"`: it selects the user's local daemon (`mcli.local.daemon`).
     """
+    return endpoint_source()[0]
+
+
+def endpoint_source() -> tuple[str, str]:
+    """The endpoint and where it came from: the variable's name, the config file's path, or `default`."""
     from_env = os.environ.get(ENDPOINT_ENV, "").strip()
     if from_env:
-        return LOCAL_ENDPOINT if from_env.lower() == LOCAL_ENDPOINT else from_env
-    return _MODE_ENDPOINTS.get(current_mode(), DEFAULT_ENDPOINT)
+        return _normal_endpoint(from_env), f"${ENDPOINT_ENV}"
+    saved = MCLIConfig.load().endpoint
+    if saved:
+        return _normal_endpoint(saved), str(config_path())
+    return _MODE_ENDPOINTS.get(current_mode(), DEFAULT_ENDPOINT), "default"
+
+
+def _normal_endpoint(value: str) -> str:
+    value = value.strip()
+    return LOCAL_ENDPOINT if value.lower() == LOCAL_ENDPOINT else value
+
+
+def save_endpoint(endpoint: str | None) -> Path:
+    """Save the endpoint (an http(s) URL, or `local` for the embedded server) in the config file; None forgets
+    it. Returns the file's path."""
+    if endpoint is not None:
+        endpoint = _normal_endpoint(endpoint)
+        if endpoint != LOCAL_ENDPOINT and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(
+                f"the endpoint must be an http:// or https:// URL (or `local`), got {endpoint!r}; "
+                "for example http://127.0.0.1:8642/graphql"
+            )
+    config = MCLIConfig.load()
+    config.endpoint = endpoint
+    path = config.save()
+    from_env = os.environ.get(ENDPOINT_ENV, "").strip()
+    if from_env and endpoint is not None and _normal_endpoint(from_env) != endpoint:
+        warnings.warn(
+            f"the endpoint was saved to {path}, but ${ENDPOINT_ENV} is set and takes precedence over it",
+            UserWarning,
+            stacklevel=2,
+        )
+    return path
 
 
 def save_api_key(api_key: str) -> Path:

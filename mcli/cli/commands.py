@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
+import difflib
+import os
 import sys
-from datetime import datetime
-from typing import Any
-
-import yaml
 
 import mcli
+from mcli.cli import output
 from mcli.cli.common import CLIError
 from mcli.cli.follow import follow
-from mcli.cli.output import (
-    Style,
-    format_duration,
-    format_time,
-    run_duration,
-    status_styles,
-    table,
-    terminal_width,
-)
-from mcli.models import ComputeConfig, Run, RunConfig
+from mcli.models import ComputeConfig, Run, RunConfig, RunConfigError, RunStatus
+from mcli.models.run_config import locate_error
 from mcli.sdk import log_text
 
 # --- run ---------------------------------------------------------------------------------------------------
@@ -56,6 +46,14 @@ def apply_overrides(config: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = apply_overrides(RunConfig.from_file(args.file), args)
+    try:
+        config.validate_for_submit()
+    except RunConfigError as error:
+        overridden = {field for field in ("name", "image") if getattr(args, field) is not None}
+        flag = next((f"--{field}" for field in error.fields if field in overridden), None)
+        if flag is not None:  # the flag's value is wrong, not the file's
+            raise CLIError(f"{flag}: {error}") from None
+        raise locate_error(args.file, error) from None
     created = mcli.create_run(config)
     print(created.name, flush=True)
     if not args.follow:
@@ -63,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     return follow(created.name, rank=None, timestamps=False, tail=None, wait=True)
 
 
-# --- get runs ----------------------------------------------------------------------------------------------
+# --- get runs / get run ------------------------------------------------------------------------------------
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -73,60 +71,50 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def run_summary(run: Run) -> dict[str, Any]:
-    """A run as a JSON object for scripts: stable keys, ISO 8601 times."""
+_STATUS_NAMES = [status.value for status in RunStatus if status is not RunStatus.UNKNOWN]
 
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment is not None else None
 
-    return {
-        "name": run.name,
-        "status": run.status.value,
-        "reason": run.reason,
-        "created_at": iso(run.created_at),
-        "started_at": iso(run.started_at),
-        "completed_at": iso(run.completed_at),
-        "created_by": run.created_by,
-        "cluster": run.cluster,
-        "nodes": run.node_count,
-        "gpus": run.gpus,
-        "gpu_type": run.gpu_type,
-        "priority": run.priority,
-    }
+def parse_statuses(values: list[str] | None) -> list[RunStatus] | None:
+    """`--status running,failed` as statuses; a typo gets the nearest status name as a suggestion."""
+    names = _split(values)
+    if names is None:
+        return None
+    statuses: list[RunStatus] = []
+    for name in names:
+        status = RunStatus.from_string(name)
+        if status is RunStatus.UNKNOWN:
+            close = difflib.get_close_matches(name.upper(), _STATUS_NAMES, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"expected one of {', '.join(_STATUS_NAMES)}"
+            raise CLIError(f"unknown status {name!r}; {hint}")
+        statuses.append(status)
+    return statuses
 
 
 def get_runs(args: argparse.Namespace) -> int:
     runs = mcli.get_runs(
         cluster_names=_split(args.cluster),
-        statuses=_split(args.status),
+        gpu_types=_split(args.gpu_type),
+        statuses=parse_statuses(args.status),
         before=args.before,
         after=args.after,
         limit=args.limit,
         include_details=False,  # the table needs none of them, and a listing without is much cheaper
     )
-    if args.json:
-        print(json.dumps([run_summary(run) for run in runs], indent=2))
+    return _show_runs(list(runs), args.output)
+
+
+def get_run(args: argparse.Namespace) -> int:
+    return _show_runs([mcli.get_run(args.run, include_details=False)], args.output, single=True)
+
+
+def _show_runs(runs: list[Run], output_format: str | None, single: bool = False) -> int:
+    if output_format in ("json", "yaml"):
+        output.print_data(runs[0] if single else runs, output_format)
         return 0
     if not runs:
         print("No runs found.", file=sys.stderr)
         return 0
-    style = Style(sys.stdout)
-    headers = ["NAME", "STATUS", "CREATED", "DURATION", "NODES/GPUS", "CLUSTER"]
-    rows = [
-        [
-            run.name,
-            run.status.value,
-            format_time(run.created_at),
-            run_duration(run),
-            f"{run.node_count if run.node_count is not None else '-'}/{run.gpus if run.gpus is not None else '-'}",
-            run.cluster or "-",
-        ]
-        for run in runs
-    ]
-    colours = [[(), status_styles(run.status), (), (), (), ()] for run in runs]
-    # Names and clusters give way first when the terminal is narrow; the other columns are short already.
-    lines = table(headers, rows, style, terminal_width(sys.stdout), shrinkable=(0, 5), colours=colours)
-    print("\n".join(lines))
+    output.print_table(lambda width: output.runs_table(runs, output_format == "wide", width))
     return 0
 
 
@@ -136,9 +124,7 @@ def get_runs(args: argparse.Namespace) -> int:
 def logs(args: argparse.Namespace) -> int:
     if args.follow:
         if args.failed:
-            raise CLIError(
-                "--failed picks the failed node of a finished run; it cannot be used with --follow"
-            )
+            raise CLIError("--failed picks the failed node of a finished run; it cannot be used with --follow")
         return follow(args.run, rank=args.rank, timestamps=args.timestamps, tail=args.tail, wait=False)
     # Copied out chunk by chunk as it arrives: any size of log in bounded memory, with no overall timeout.
     for piece in log_text(args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail):
@@ -150,106 +136,30 @@ def logs(args: argparse.Namespace) -> int:
 # --- describe run ------------------------------------------------------------------------------------------
 
 
-class _ConfigDumper(yaml.SafeDumper):
-    """Multi-line strings (usually the command) as YAML block literals, the way people write them."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_ConfigDumper.add_representer(str, _represent_str)
-
-
-def _retry_policy(run: Run) -> str:
-    retries = f"up to {run.max_retries or 0} automatic"
-    return retries + (", also after system failures" if run.retry_on_system_failure else "")
-
-
 def describe_run(args: argparse.Namespace) -> int:
     run = mcli.get_run(args.run)
-    style = Style(sys.stdout)
-    reason = f" ({run.reason})" if run.reason else ""
-    gpus = f"{run.gpus if run.gpus is not None else '?'} GPU(s)" + (
-        f" {run.gpu_type}" if run.gpu_type else ""
-    )
-    compute = (
-        f"{run.node_count if run.node_count is not None else '?'} node(s), {gpus} on {run.cluster or '?'}"
-    )
-    fields = [
-        ("Name", run.name),
-        ("Status", style.status(run.status) + reason),
-        ("Created", f"{format_time(run.created_at)} by {run.created_by or '?'}"),
-        ("Started", format_time(run.started_at)),
-        ("Ended", format_time(run.completed_at)),
-        ("Duration", run_duration(run)),
-        ("Compute", compute),
-        ("Image", run.image or "-"),
-        ("Priority", run.priority or "-"),
-        ("Retries", _retry_policy(run)),
-        ("Max time", format_duration(run.max_duration_seconds) if run.max_duration_seconds else "-"),
-    ]
-    out = [style("Run", "bold")]
-    out += [f"  {label + ':':<10} {value}" for label, value in fields]
-
-    config = run.submitted_config or run.config
-    dumped = yaml.dump(
-        config.model_dump(mode="json", exclude_defaults=True), Dumper=_ConfigDumper, sort_keys=False
-    )
-    out += ["", style("Config", "bold"), *(f"  {line}" for line in dumped.splitlines())]
-
-    out += ["", style("Resumptions", "bold")]
-    resumptions = [
-        [
-            str(resumption.index),
-            style.status(resumption.status),
-            format_time(resumption.started_at),
-            format_time(resumption.ended_at),
-            resumption.reason or "",
-        ]
-        for resumption in run.resumptions
-    ]
-    out += [f"  {line}" for line in table(["INDEX", "STATUS", "STARTED", "ENDED", "REASON"], resumptions, style)]
-
-    out += ["", style("Lifecycle", "bold")]
-    lifecycle = [
-        [entry.status.value, format_time(entry.started_at), format_time(entry.ended_at), entry.reason or ""]
-        for entry in run.lifecycle
-    ]
-    out += [f"  {line}" for line in table(["STATUS", "STARTED", "ENDED", "REASON"], lifecycle, style)]
-
-    out += ["", style("Nodes", "bold")]
-    nodes = [
-        [
-            str(node.rank) if node.rank is not None else "-",
-            node.name or "-",
-            node.status or "-",
-            node.reason or "",
-        ]
-        for node in run.nodes
-    ]
-    out += [f"  {line}" for line in table(["RANK", "NAME", "STATUS", "REASON"], nodes, style)]
-
-    out += ["", style("Metadata", "bold")]
-    if run.metadata:
-        out += [f"  {key}: {json.dumps(value)}" for key, value in run.metadata.items()]
-    else:
-        out.append("  (none)")
-    print("\n".join(out))
+    out = output.console(pipe_width=output.PANEL_PIPE_WIDTH)
+    for panel in output.describe_run(run):
+        out.print(panel)
     return 0
 
 
 # --- stop / delete -----------------------------------------------------------------------------------------
 
 
+def not_found(names: list[str]) -> CLIError:
+    """The one not-found message, for every command (the SDK's NotFoundError reads the same)."""
+    return CLIError(f"Run {', '.join(names)} not found")
+
+
 def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
     """Look the runs up (so a typo fails before anything happens), then ask unless --yes."""
     found = mcli.get_runs(runs=names, include_details=False)
-    missing = sorted(set(names) - {run.name for run in found})
+    missing = [name for name in dict.fromkeys(names) if name not in {run.name for run in found}]
     if missing:
-        raise CLIError(f"no run named {', '.join(missing)}")
+        raise not_found(missing)
     if assume_yes:
-        return found
+        return list(found)
     if not sys.stdin.isatty():
         raise CLIError(f"refusing to {verb} runs without confirmation: stdin is not a terminal (pass --yes)")
     listing = ", ".join(f"{run.name} ({run.status.value})" for run in found)
@@ -258,7 +168,7 @@ def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise CLIError(f"not confirmed; nothing to {verb}")
-    return found
+    return list(found)
 
 
 def stop_runs(args: argparse.Namespace) -> int:
@@ -287,4 +197,43 @@ def init(args: argparse.Namespace) -> int:
 def set_api_key(args: argparse.Namespace) -> int:
     mcli.set_api_key(args.key)
     print("API key saved.")
+    return 0
+
+
+def set_endpoint(args: argparse.Namespace) -> int:
+    from mcli.config import save_endpoint
+
+    endpoint = None if args.url == "default" else args.url
+    path = save_endpoint(endpoint)
+    print(f"Endpoint {'saved' if endpoint else 'reset to the default'} in {path}.")
+    return 0
+
+
+def _masked(key: str) -> str:
+    return "*" * 8 + key[-4:] if len(key) > 8 else "*" * len(key)
+
+
+def config_show(args: argparse.Namespace) -> int:
+    """Where mcli will connect and with which key, and where each came from."""
+    from mcli.config import API_KEY_ENV, MCLIConfig, config_path, current_mode, endpoint_source
+
+    endpoint, endpoint_from = endpoint_source()
+    saved = MCLIConfig.load()
+    from_env = os.environ.get(API_KEY_ENV, "").strip()
+    key = from_env or saved.api_key_for(current_mode())
+    key_from = f"${API_KEY_ENV}" if from_env else (str(config_path()) if key else "")
+    rows = [
+        ("config file", str(config_path()) + ("" if config_path().exists() else " (not created yet)")),
+        ("mode", current_mode()),
+        ("endpoint", f"{endpoint}  (from {endpoint_from})"),
+        ("API key", f"{_masked(key)}  (from {key_from})" if key else "not set: mcli set api-key KEY"),
+    ]
+    print("\n".join(f"{label + ':':<13}{value}" for label, value in rows))
+    return 0
+
+
+def completion(args: argparse.Namespace) -> int:
+    from mcli.cli.completion import script
+
+    print(script(args.parser_root, args.shell), end="")
     return 0

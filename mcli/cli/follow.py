@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import mcli
+from mcli.cli import output
 from mcli.cli.common import CLIError
-from mcli.cli.output import Spinner, Style
 from mcli.models import Run, RunStatus
 
 # Exit codes of `mcli run --follow` and `mcli logs -f`. STOPPED is 3, not 2, because argparse uses 2 for usage
@@ -45,10 +45,12 @@ def follow(name: str, rank: int | None, timestamps: bool, tail: int | None, wait
 
 def _wait_until_started(name: str) -> None:
     """Show the run's status until it is running (or already over, when its logs are all there is)."""
-    with Spinner(name) as spinner:
+    with output.live_status(name) as line:
         for update in mcli.watch_run_status(name):
-            spinner.update(update.status.value)
+            line.update(update)
             if update.status.after(RunStatus.RUNNING, inclusive=True):
+                if update.status is RunStatus.RUNNING:
+                    line.update(mcli.get_run(name))  # with its nodes: how many ranks are up
                 break
 
 
@@ -70,9 +72,10 @@ def _final_status(name: str) -> Run:
 
 def _report_end(run: Run) -> int:
     """Say how the run ended, on stderr so stdout keeps only its logs; return the matching exit code."""
-    style = Style(sys.stderr)
     reason = f": {run.reason}" if run.reason and run.status is not RunStatus.COMPLETED else ""
-    print(f"Run {run.name} {style.status(run.status)}{reason}", file=sys.stderr)
+    output.console(sys.stderr).print(
+        f"Run {run.name} ", output.status_text(run.status), reason, sep="", markup=False
+    )
     return _exit_code(run.status)
 
 

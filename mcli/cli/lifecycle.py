@@ -7,12 +7,17 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcli
+from mcli.cli import output
 from mcli.cli.common import CLIError
-from mcli.cli.output import Style, format_duration, table, terminal_width
+from mcli.cli.output import format_duration
 from mcli.models.cluster import ClusterDetails, ClusterUtilizationByRun, Instance
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
 
 
 def _is_cpu(instance: Instance) -> bool:
@@ -38,7 +43,6 @@ def get_clusters(args: argparse.Namespace) -> int:
     if not clusters:
         print("No clusters found.", file=sys.stderr)
         return 0
-    style = Style(sys.stdout)
     rows = []
     for cluster in clusters:
         for instance in cluster.cluster_instances:
@@ -47,7 +51,7 @@ def get_clusters(args: argparse.Namespace) -> int:
                 [cluster.name, cluster.provider, instance.name, instance.gpu_type, gpus, str(instance.nodes)]
             )
     headers = ["NAME", "PROVIDER", "INSTANCE", "GPU TYPE", "GPUS", "NODES"]
-    print("\n".join(table(headers, rows, style, terminal_width(sys.stdout), shrinkable=(0, 2))))
+    output.print_table(lambda width: output.table(headers, rows))
     return 0
 
 
@@ -64,9 +68,10 @@ def _time_left(run: ClusterUtilizationByRun) -> str:
     return format_duration(max(0.0, (run.estimated_end_time - datetime.now(UTC)).total_seconds()))
 
 
-def _instances_table(clusters: list[ClusterDetails], style: Style) -> list[str]:
+def _instances_table(clusters: list[ClusterDetails]) -> Table:
+    from rich.text import Text
+
     rows = []
-    colours = []
     for cluster in clusters:
         assert cluster.utilization is not None
         for util in cluster.utilization.cluster_instance_utils:
@@ -78,17 +83,15 @@ def _instances_table(clusters: list[ClusterDetails], style: Style) -> list[str]:
                     util.instance.name,
                     f"{util.instance.gpus}x{util.instance.gpu_type}",
                     str(util.gpus_used),
-                    str(util.gpus_available),
+                    Text(str(util.gpus_available), style="green" if util.gpus_available else "red"),
                     str(util.gpus_total),
                 ]
             )
-            free = ("green",) if util.gpus_available else ("red",)
-            colours.append([(), (), (), (), free, ()])
     headers = ["NAME", "INSTANCE", "NODE INFO", "GPUS USED", "GPUS AVAILABLE", "GPUS TOTAL"]
-    return table(headers, rows, style, terminal_width(sys.stdout), shrinkable=(0, 1), colours=colours)
+    return output.table(headers, rows)
 
 
-def _runs_table(clusters: list[ClusterDetails], active: bool, style: Style) -> list[str]:
+def _runs_table(clusters: list[ClusterDetails], active: bool) -> RenderableType:
     rows = []
     for cluster in clusters:
         assert cluster.utilization is not None
@@ -98,10 +101,10 @@ def _runs_table(clusters: list[ClusterDetails], active: bool, style: Style) -> l
             row += [_time_left(run)] if active else [str(position), run.reason or ""]
             rows.append(row)
     if not rows:
-        return ["  (none)"]
+        return "  (none)"
     headers = ["CLUSTER", "RUN", "USER", "GPUS", "PRIORITY", "AGE"]
     headers += ["TIME LEFT"] if active else ["POSITION", "REASON"]
-    return table(headers, rows, style, terminal_width(sys.stdout), shrinkable=(1, 2))
+    return output.table(headers, rows)
 
 
 def util(args: argparse.Namespace) -> int:
@@ -111,11 +114,15 @@ def util(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([asdict(cluster) for cluster in clusters])
         return 0
-    style = Style(sys.stdout)
-    out = [style("GPUs", "bold"), *_instances_table(clusters, style)]
-    out += ["", style("Active runs", "bold"), *_runs_table(clusters, True, style)]
-    out += ["", style("Queued runs", "bold"), *_runs_table(clusters, False, style)]
-    print("\n".join(out))
+    out = output.console()
+    sections = (
+        ("GPUs", _instances_table(clusters)),
+        ("Active runs", _runs_table(clusters, True)),
+        ("Queued runs", _runs_table(clusters, False)),
+    )
+    for index, (title, body) in enumerate(sections):
+        out.print(("\n" if index else "") + f"[bold]{title}[/]")
+        out.print(body)
     return 0
 
 

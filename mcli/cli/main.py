@@ -14,7 +14,9 @@ import mcli
 from mcli.cli import commands, lifecycle
 from mcli.cli.common import CLIError, non_negative, positive, positive_hours
 from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
+from mcli.core.errors import APIConnectionError
 from mcli.local.cli import register as register_local
+from mcli.models import RunConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,19 +64,34 @@ class _Builder:
         return parser.add_subparsers(dest="object", required=True, metavar="OBJECT")
 
 
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "wide", "json", "yaml"),
+        default="table",
+        metavar="FORMAT",
+        help="table (default), wide (more columns), json or yaml (for scripts)",
+    )
+    parser.add_argument(
+        "--json", action="store_const", dest="output", const="json", help="the same as --output json"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcli",
         description="Launch, watch and manage training runs on the MosaicML platform.",
         epilog="example:\n  mcli run -f examples/run.yaml --follow\n  mcli get runs --status running\n\n"
-        "The endpoint and API key come from MOSAICML_API_ENDPOINT / MOSAICML_API_KEY, else from the config\n"
-        "file written by `mcli set api-key`. Set NO_COLOR to turn colours off.",
+        "The endpoint and API key come from MOSAICML_API_ENDPOINT / MOSAICML_API_KEY, else from the\n"
+        "config file written by `mcli set endpoint` and `mcli set api-key` (see `mcli config show`).\n"
+        "Try it on one machine: `mcli local serve` starts a local server. NO_COLOR turns colours off.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--version", action="version", version=f"mcli {mcli.__version__}")
     builder = _Builder()
-    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbs = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = builder.command(
         verbs,
@@ -103,21 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         "runs",
         "List runs, newest first",
         "mcli get runs --status failed,stopped --after 2024-01-31 --limit 20\n"
-        "mcli get runs --json | jq -r '.[].name'",
+        "mcli get runs --cluster local --gpu-type a100_80gb -o wide\n"
+        "mcli get runs -o json | jq -r '.[].name'",
         commands.get_runs,
     )
-    get_runs.add_argument(
-        "--status",
-        action="append",
-        metavar="STATUS",
-        help="only runs in these statuses (repeat or comma-separate)",
-    )
-    get_runs.add_argument(
-        "--cluster",
-        action="append",
-        metavar="CLUSTER",
-        help="only runs on these clusters (repeat or comma-separate)",
-    )
+    for flag, what in (("status", "statuses"), ("cluster", "clusters"), ("gpu-type", "GPU types")):
+        get_runs.add_argument(
+            f"--{flag}",
+            action="append",
+            metavar=flag.upper().replace("-", "_"),
+            help=f"only runs with these {what} (repeat or comma-separate)",
+        )
     get_runs.add_argument(
         "--before", metavar="TIME", help="only runs created before this ISO 8601 date or time"
     )
@@ -125,7 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--after", metavar="TIME", help="only runs created at or after this ISO 8601 date or time"
     )
     get_runs.add_argument("--limit", type=positive, metavar="N", help="at most N runs")
-    get_runs.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+    _output_flags(get_runs)
+
+    get_run = builder.command(
+        get,
+        "run",
+        "Show one run as a table row, JSON or YAML",
+        "mcli get run hello-abc12\nmcli get run hello-abc12 -o yaml",
+        commands.get_run,
+    )
+    get_run.add_argument("run", metavar="RUN", help="the run's name")
+    _output_flags(get_run)
 
     get_clusters = builder.command(
         get,
@@ -236,6 +259,38 @@ def build_parser() -> argparse.ArgumentParser:
         notes="MOSAICML_API_KEY, when set, still takes precedence over the saved key.",
     )
     api_key.add_argument("key", metavar="KEY", help="the API key")
+    endpoint = builder.command(
+        set_group,
+        "endpoint",
+        "Save the MAPI endpoint mcli connects to",
+        "mcli set endpoint http://127.0.0.1:8642/graphql   # a `mcli local serve`\n"
+        "mcli set endpoint default                          # back to the MosaicML platform",
+        commands.set_endpoint,
+        notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint.",
+    )
+    endpoint.add_argument(
+        "url", metavar="URL", help="an http(s) URL, `local` (an embedded server) or `default`"
+    )
+
+    config = builder.group(verbs, "config", "Show mcli's configuration", "mcli config show")
+    builder.command(
+        config,
+        "show",
+        "Show the endpoint and API key mcli will use, and where each comes from",
+        "mcli config show",
+        commands.config_show,
+    )
+
+    completion = builder.command(
+        verbs,
+        "completion",
+        "Print a shell completion script",
+        "source <(mcli completion bash)      # in ~/.bashrc\n"
+        "source <(mcli completion zsh)       # in ~/.zshrc",
+        commands.completion,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
+    completion.set_defaults(parser_root=parser)
 
     local = builder.group(
         verbs, "local", "Run a local MAPI-compatible server; show or stop the local daemon", "mcli local status"
@@ -249,7 +304,12 @@ def _error(message: str, stream: TextIO = sys.stderr) -> None:
 
 
 def _message(error: BaseException) -> str:
-    """One line saying what went wrong, without the class names and status codes a user cannot act on."""
+    """What went wrong, without the class names and status codes a user cannot act on: one line, except for a
+    run config's error, whose second and third lines show the offending line and a caret under the spot."""
+    if isinstance(error, APIConnectionError):
+        return _connection_message(error)
+    if isinstance(error, RunConfigError):
+        return str(error)
     if isinstance(error, mcli.MAPIException):
         text = error.message
     elif isinstance(error, FileNotFoundError) and error.filename:
@@ -257,6 +317,20 @@ def _message(error: BaseException) -> str:
     else:
         text = str(error) or type(error).__name__
     return " ".join(text.split())
+
+
+def _connection_message(error: APIConnectionError) -> str:
+    """When nobody chose the endpoint, the fix is to choose one, not to debug DNS."""
+    from mcli.config import endpoint_source
+
+    endpoint, source = endpoint_source()
+    if source != "default":
+        return f"{' '.join(error.message.split())} (the endpoint comes from {source})"
+    return (
+        f"cannot reach {endpoint}, the default endpoint (no endpoint is set). Set one with "
+        "`mcli set endpoint URL` or MOSAICML_API_ENDPOINT=URL; `mcli local serve` starts a local server "
+        "and prints its URL"
+    )
 
 
 def _show_warning(
@@ -273,6 +347,9 @@ def _show_warning(
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `mcli`
+        parser.print_help()
+        return 0
     warnings.showwarning = _show_warning
     # Deprecated fields in a user's run config are worth a line; Python hides DeprecationWarnings by default.
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"mcli\.")

@@ -12,7 +12,8 @@ import errno
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from mcli.core.errors import (
@@ -79,7 +80,11 @@ def _payload(query: str, variables: dict[str, Any], operation_name: str | None) 
 
 
 class AsyncSession:
-    """A connection to one MAPI endpoint with one API key, bound to the event loop that first uses it."""
+    """A connection to one MAPI endpoint with one API key, bound to the event loop that first uses it.
+
+    Use it as `async with AsyncSession(endpoint, key) as session:` (or call `close()`), so that its
+    connections are closed before the loop ends.
+    """
 
     def __init__(self, endpoint: str, api_key: str, *, retry: RetryPolicy | None = None) -> None:
         check_transport_security(endpoint)
@@ -294,6 +299,14 @@ class AsyncSession:
             await http.close()
         if ws is not None:
             await ws.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
 
 
 def _snippet(raw: bytes, limit: int = 200) -> str:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from mcli.core.errors import MCLIException
+from mcli.models import yaml_source
 
 # Run names are RFC 1123 labels, as the platform requires.
 _RUN_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -36,6 +37,18 @@ class RunConfigError(MCLIException, ValueError):
     def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.fields = tuple(fields)
+
+
+def locate_error(path: str, error: RunConfigError, text: str | None = None) -> RunConfigError:
+    """The error as `path:line:column: message` with the offending line of the YAML file (read if `text` is
+    None), pointing at the first field the error names."""
+    if text is None:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    # An unknown field is wrong by its name; a known one by its value.
+    at_key = "unknown field" in str(error)
+    line, column = yaml_source.field_position(text, error.fields, at_key)
+    return RunConfigError(yaml_source.describe(path, text, line, column, str(error)), error.fields)
 
 
 # Strict: a YAML typo such as `gpus: "8x"` or `preemptible: "no"` must fail loudly instead of being coerced.
@@ -248,17 +261,16 @@ class RunConfig(BaseModel):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise RunConfigError(f"{path_str}: not valid YAML: {exc}") from None
+            raise RunConfigError(yaml_source.syntax_error(path_str, text, exc)) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise RunConfigError(
-                f"{path_str}: expected a mapping of run config fields, got {type(data).__name__}"
-            )
+            message = f"expected a mapping of run config fields, got {type(data).__name__}"
+            raise RunConfigError(yaml_source.describe(path_str, text, 0, 0, message))
         try:
             return cls(**_string_keys(data))
         except RunConfigError as exc:
-            raise RunConfigError(f"{path_str}: {exc}", exc.fields) from None
+            raise locate_error(path_str, exc, text) from None
 
     @classmethod
     def from_run_input(cls, run_input: Mapping[str, Any]) -> RunConfig:

@@ -1,9 +1,12 @@
 """Constants and helpers shared by the CLI tests."""
 
+import fcntl
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +36,14 @@ def write_config(directory: Path, command: str, nodes: int = 1) -> Path:
     return path
 
 
-def run_in_terminal(args: list[str], env: dict[str, str], answer: str | None = None) -> tuple[int, str]:
-    """Run mcli with a pseudo-terminal as stdin, stdout and stderr, as a person would; `answer` is typed in."""
+def run_in_terminal(
+    args: list[str], env: dict[str, str], answer: str | None = None, columns: int = 100
+) -> tuple[int, str]:
+    """Run mcli with a pseudo-terminal `columns` wide as stdin, stdout and stderr, as a person would; `answer`
+    is typed in."""
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {key: value for key, value in env.items() if key not in ("COLUMNS", "LINES")}
     with subprocess.Popen(
         [*MCLI, *args], stdin=follower, stdout=follower, stderr=follower, env=env
     ) as process:

@@ -3,6 +3,7 @@
 import argparse
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ COMMANDS = [
     ["run"],
     ["get"],
     ["get", "runs"],
+    ["get", "run"],
     ["logs"],
     ["describe"],
     ["describe", "run"],
@@ -27,6 +29,10 @@ COMMANDS = [
     ["init"],
     ["set"],
     ["set", "api-key"],
+    ["set", "endpoint"],
+    ["config"],
+    ["config", "show"],
+    ["completion"],
     ["local"],
     ["local", "serve"],
     ["local", "add-user"],
@@ -39,7 +45,7 @@ def test_help_has_an_example(cli: Cli, command: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: {' '.join(['mcli', *command])}")
     example = re.split(r"^examples?:\n", result.stdout, maxsplit=1, flags=re.M)[1]
-    assert example.lstrip().startswith("mcli ")
+    assert "mcli " in example.splitlines()[0]
 
 
 def test_every_local_serve_flag_has_help() -> None:
@@ -95,3 +101,83 @@ def test_local_add_user_prints_a_key(cli: Cli, tmp_path: Path) -> None:
 def test_a_command_is_required(cli: Cli) -> None:
     result = cli("get")
     assert result.returncode == 2 and "required: OBJECT" in result.stderr
+
+
+def test_bare_mcli_prints_the_help(cli: Cli) -> None:
+    result = cli()
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == cli("--help").stdout
+
+
+def test_set_endpoint_then_config_show(cli: Cli, tmp_path: Path) -> None:
+    env = {"MCLI_CONFIG_DIR": str(tmp_path), "MOSAICML_API_ENDPOINT": "", "MOSAICML_API_KEY": ""}
+    assert cli("set", "api-key", "saved-key-0123456789", env=env).returncode == 0
+    result = cli("set", "endpoint", "http://127.0.0.1:8642/graphql", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"Endpoint saved in {tmp_path / 'mcli_config'}.\n"
+    saved = yaml.safe_load((tmp_path / "mcli_config").read_text())
+    assert saved == {
+        "MOSAICML_API_KEY": "saved-key-0123456789",
+        "MOSAICML_API_ENDPOINT": "http://127.0.0.1:8642/graphql",
+    }
+    shown = cli("config", "show", env=env)
+    assert shown.stdout == (
+        f"config file: {tmp_path / 'mcli_config'}\n"
+        "mode:        PROD\n"
+        f"endpoint:    http://127.0.0.1:8642/graphql  (from {tmp_path / 'mcli_config'})\n"
+        f"API key:     ********6789  (from {tmp_path / 'mcli_config'})\n"
+    )
+    overridden = cli("config", "show", env={**env, "MOSAICML_API_ENDPOINT": "http://elsewhere/graphql"})
+    assert "endpoint:    http://elsewhere/graphql  (from $MOSAICML_API_ENDPOINT)\n" in overridden.stdout
+    reset = cli("set", "endpoint", "default", env=env)
+    assert reset.returncode == 0 and "MOSAICML_API_ENDPOINT" not in yaml.safe_load((tmp_path / "mcli_config").read_text())
+
+
+def test_a_saved_endpoint_is_used(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    env = {"MCLI_CONFIG_DIR": str(tmp_path), "MOSAICML_API_ENDPOINT": ""}
+    assert cli("set", "endpoint", cli_env["MOSAICML_API_ENDPOINT"], env=env).returncode == 0
+    result = cli("get", "runs", "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_set_endpoint_rejects_a_non_url(cli: Cli, tmp_path: Path) -> None:
+    result = cli("set", "endpoint", "127.0.0.1:8642", env={"MCLI_CONFIG_DIR": str(tmp_path)})
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "mcli: error: the endpoint must be an http:// or https:// URL (or `local`), got '127.0.0.1:8642'; "
+        "for example http://127.0.0.1:8642/graphql\n"
+    )
+
+
+def test_an_unreachable_default_endpoint_says_how_to_set_one(cli: Cli, tmp_path: Path) -> None:
+    # MCLI_MODE=LOCAL's default endpoint is http://localhost:3001/graphql, where nothing listens here.
+    env = {"MCLI_CONFIG_DIR": str(tmp_path), "MOSAICML_API_ENDPOINT": "", "MCLI_MODE": "LOCAL", "MCLI_TIMEOUT": "5"}
+    result = cli("get", "runs", env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "mcli: error: cannot reach http://localhost:3001/graphql, the default endpoint (no endpoint is set). "
+        "Set one with `mcli set endpoint URL` or MOSAICML_API_ENDPOINT=URL; `mcli local serve` starts a local "
+        "server and prints its URL\n"
+    )
+
+
+def test_bash_completion_walks_the_command_tree(cli: Cli, tmp_path: Path) -> None:
+    script = tmp_path / "mcli.bash"
+    script.write_text(cli("completion", "bash").stdout)
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(f"'{word}'" for word in words)
+        program = f"source {script}; COMP_WORDS=(mcli {line}); COMP_CWORD={len(words)}; _mcli; echo ${{COMPREPLY[@]}}"
+        return subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True).stdout.split()
+
+    assert complete("g") == ["get"]
+    assert sorted(complete("get", "r")) == ["run", "runs"]
+    assert complete("get", "runs", "--st") == ["--status"]
+    assert complete("logs", "some-run", "--ta") == ["--tail"]
+    assert "serve" in complete("local", "")
+
+
+def test_zsh_completion_is_a_compdef(cli: Cli) -> None:
+    result = cli("completion", "zsh")
+    assert result.returncode == 0 and result.stdout.startswith("#compdef mcli\n")
+    assert "'mcli get runs' '" in result.stdout

@@ -64,6 +64,8 @@ def test_describe_run_shows_resumptions_and_retry_policy(cli: Cli) -> None:
     assert result.returncode == 0, result.stderr
     assert "up to 2 automatic" in result.stdout and "30m00s" in result.stdout
     section = result.stdout.split("Resumptions")[1].split("Lifecycle")[0]
-    header, *rows = [line for line in section.splitlines() if line.strip()]
+    # Inside the panel's border: drop its edges.
+    lines = [line.strip("│ ") for line in section.splitlines()[1:]]
+    header, *rows = [line for line in lines if line and not line.startswith("╰")]
     assert header.split() == ["INDEX", "STATUS", "STARTED", "ENDED", "REASON"]
     assert rows[0].split()[:2] == ["0", "FAILED"] and "code 3" in rows[0]

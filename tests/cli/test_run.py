@@ -3,6 +3,8 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 import mcli
 
 from .helpers import EXAMPLE, MCLI, Cli, unique, write_config
@@ -63,15 +65,44 @@ def test_follow_a_stopped_run_exits_3(cli_env: dict[str, str], tmp_path: Path) -
         assert process.stderr is not None and "STOPPED" in process.stderr.read()
 
 
-def test_a_bad_config_is_one_line_without_traceback(cli: Cli, tmp_path: Path) -> None:
-    config = tmp_path / "typo.yaml"
-    config.write_text("image: python:3.11\ncommand: echo hi\ncomptue:\n  nodes: 2\n")
+YAML_ERRORS = [
+    (
+        'name: hello\nimage: "python:3.11\ncommand: echo hi\n',
+        '{path}:2:8: unclosed quoted string\n  image: "python:3.11\n         ^\n',
+    ),
+    (
+        "image: python:3.11\n  command: echo hi\n",
+        "{path}:2:10: unexpected ':' (indent the line under its key, or quote the value)\n"
+        "    command: echo hi\n           ^\n",
+    ),
+    (
+        'image: python:3.11\ncommand: echo hi\ncompute:\n  gpus: "8x"\n',
+        "{path}:4:9: invalid run config: compute.gpus: Input should be a valid integer (got '8x')\n"
+        '    gpus: "8x"\n          ^\n',
+    ),
+    (
+        "image: python:3.11\ncommand: echo hi\ncomptue:\n  nodes: 2\n",
+        "{path}:3:1: invalid run config: unknown field 'comptue'; did you mean 'compute'?\n  comptue:\n  ^\n",
+    ),
+    (
+        "name: hello\ncommand: echo hi\n",
+        "{path}:1:1: a run config needs 'image' before it can be submitted\n  name: hello\n  ^\n",
+    ),
+    (
+        "image: python:3.11\ncompute:\n  nodes: 2\n",
+        "{path}:1:1: a run config needs 'command' before it can be submitted (or 'entrypoint' instead of "
+        "'command')\n  image: python:3.11\n  ^\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), YAML_ERRORS, ids=range(len(YAML_ERRORS)))
+def test_a_bad_config_points_at_the_line_and_column(cli: Cli, tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
     result = cli("run", "-f", str(config))
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("mcli: error: ") and "did you mean 'compute'" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "mcli: error: " + message.format(path=config)
 
 
 def test_verbose_shows_the_traceback(cli: Cli) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 import mcli
 
@@ -39,14 +40,18 @@ def sleeping() -> Iterator[str]:
     mcli.delete_runs(mcli.get_runs(runs=[run.name]))
 
 
-def test_get_runs_table(cli: Cli, finished: str) -> None:
+HEADER = ["NAME", "STATUS", "CREATED", "DURATION", "NODES", "GPUS", "CLUSTER"]
+
+
+def test_get_runs_piped_is_one_plain_line_per_run(cli: Cli, finished: str) -> None:
     result = cli("get", "runs")
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["NAME", "STATUS", "CREATED", "DURATION", "NODES/GPUS", "CLUSTER"]
+    assert header.split() == HEADER
     row = next(row for row in rows if row.startswith(finished))
-    assert "COMPLETED" in row and "2/0" in row and row.endswith("local")
+    assert row.split()[:2] == [finished, "COMPLETED"] and row.split()[-3:] == ["2", "0", "local"]
     assert "\x1b[" not in result.stdout  # not a terminal: no colours
+    assert all(line == line.rstrip() for line in result.stdout.splitlines())
 
 
 def test_get_runs_json_and_filters(cli: Cli, finished: str, sleeping: str) -> None:
@@ -65,41 +70,88 @@ def test_get_runs_json_and_filters(cli: Cli, finished: str, sleeping: str) -> No
     assert json.loads(cli("get", "runs", "--json", "--cluster", "nowhere").stdout) == []
 
 
-def test_get_runs_rejects_a_bad_status(cli: Cli) -> None:
-    result = cli("get", "runs", "--status", "sleepy")
-    assert result.returncode == 1
-    assert result.stderr.startswith("mcli: error: ") and "'sleepy' is not a run status" in result.stderr
+def test_a_mistyped_status_suggests_the_nearest(cli: Cli) -> None:
+    result = cli("get", "runs", "--status", "runing")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "mcli: error: unknown status 'runing'; did you mean RUNNING?\n"
 
 
-def test_get_runs_in_a_terminal_fits_its_width(cli_env: dict[str, str], finished: str) -> None:
-    # A 63-character name makes the natural table wider than the terminal, so it must shrink.
-    long_name = unique("x" * 54)
+@pytest.mark.parametrize("columns", [80, 200])
+def test_get_runs_in_a_terminal_never_cuts_a_name(cli_env: dict[str, str], finished: str, columns: int) -> None:
+    long_name = unique("a-rather-long-run-name-people-paste-into-mcli-logs")  # 60 characters
     mcli.create_run(mcli.RunConfig(name=long_name, image="python:3.11", command="true"))
-    code, text = run_in_terminal(["get", "runs"], {**cli_env, "COLUMNS": "100", "TERM": "xterm"})
+    code, text = run_in_terminal(["get", "runs"], {**cli_env, "TERM": "xterm"}, columns=columns)
     assert code == 0, text
     assert "\x1b[1m" in text  # a terminal gets a bold header
     lines = [ANSI.sub("", line) for line in text.splitlines()]
-    assert lines[0].split() == ["NAME", "STATUS", "CREATED", "DURATION", "NODES/GPUS", "CLUSTER"]
-    assert all(len(line) <= 100 for line in lines), lines
-    assert any(line.startswith(long_name[:20]) and "…" in line for line in lines)
+    assert all(len(line) <= columns for line in lines), lines
+    assert any(line.split()[:1] == [long_name] for line in lines), lines
+    if columns == 80:  # name, status and creation time fit; the rest is left out, and the caption says so
+        assert lines[0].split() == ["NAME", "STATUS"]
+        assert lines[-1].startswith("5 more columns: widen the terminal, or -o wide/json")
+    else:
+        assert lines[0].split() == HEADER
 
 
-def test_describe_run(cli: Cli, finished: str) -> None:
+def test_no_color_in_a_terminal(cli_env: dict[str, str], finished: str) -> None:
+    code, text = run_in_terminal(["get", "runs"], {**cli_env, "TERM": "xterm", "NO_COLOR": "1"}, columns=200)
+    assert code == 0 and "\x1b[" not in text
+    assert text.splitlines()[0].split() == HEADER
+
+
+def test_get_run_and_output_formats(cli: Cli, finished: str) -> None:
+    table = cli("get", "run", finished)
+    assert table.returncode == 0, table.stderr
+    assert [line.split()[:2] for line in table.stdout.splitlines()] == [["NAME", "STATUS"], [finished, "COMPLETED"]]
+    as_json = json.loads(cli("get", "run", finished, "-o", "json").stdout)
+    as_yaml = yaml.safe_load(cli("get", "run", finished, "--output", "yaml").stdout)
+    assert as_json == as_yaml and as_json["name"] == finished and as_json["gpu_type"] == "none"
+    wide = cli("get", "runs", "-o", "wide").stdout.splitlines()[0]
+    assert wide.split() == [*HEADER, "GPU", "TYPE", "CREATED", "BY", "PRIORITY", "REASON"]
+    listing = yaml.safe_load(cli("get", "runs", "-o", "yaml").stdout)
+    assert finished in [run["name"] for run in listing]
+
+
+def test_get_runs_filters_as_in_the_sdk(cli: Cli, finished: str) -> None:
+    def names(*args: str) -> set[str]:
+        result = cli("get", "runs", "-o", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return {run["name"] for run in json.loads(result.stdout)}
+
+    assert finished in names("--gpu-type", "none", "--cluster", "local", "--status", "completed")
+    assert finished not in names("--gpu-type", "h100")
+    assert finished in names("--after", "2000-01-01", "--before", "2999-01-01")
+    assert names("--before", "2000-01-01") == set()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["get", "run", "no-such-run"],
+        ["describe", "run", "no-such-run"],
+        ["logs", "no-such-run"],
+        ["logs", "no-such-run", "-f"],
+        ["stop", "run", "no-such-run", "-y"],
+        ["delete", "run", "no-such-run", "-y"],
+    ],
+    ids=" ".join,
+)
+def test_not_found_reads_the_same_in_every_command(cli: Cli, command: list[str]) -> None:
+    result = cli(*command)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", "mcli: error: Run no-such-run not found\n")
+
+
+def test_describe_run_as_panels(cli: Cli, finished: str) -> None:
     result = cli("describe", "run", finished)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for section in ("Run", "Config", "Lifecycle", "Nodes", "Metadata"):
-        assert f"\n{section}\n" in f"\n{out}"
+    titles = [line.split()[1] for line in out.splitlines() if line.startswith("╭─ ")]
+    assert titles == ["Run", "Config", "Resumptions", "Lifecycle", "Nodes", "Metadata"]
+    assert all(len(line) <= 100 for line in out.splitlines())  # piped: a readable width, not a pipe's
     assert "COMPLETED" in out and "2 node(s)" in out
     assert 'command: echo "rank $NODE_RANK"' in out
     assert "local-node-1" in out
     assert 'team: "cli"' in out
-
-
-def test_describe_a_missing_run(cli: Cli) -> None:
-    result = cli("describe", "run", "no-such-run")
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == "mcli: error: Run no-such-run not found\n"
 
 
 def test_stop_needs_confirmation_without_a_terminal(cli: Cli, sleeping: str) -> None:
@@ -134,9 +186,3 @@ def test_delete_needs_confirmation_then_deletes(cli: Cli, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"Deleted run {name}\n"
     assert mcli.get_runs(runs=[name]) == []
-
-
-def test_stop_an_unknown_run_fails_before_asking(cli: Cli) -> None:
-    result = cli("stop", "run", "no-such-run", "-y")
-    assert result.returncode == 1
-    assert result.stderr == "mcli: error: no run named no-such-run\n"

@@ -114,3 +114,23 @@ def test_official_describe_does_not_find_a_run_we_deleted(
         assert "soon-gone" in describe("soon-gone")
         mcli.delete_runs([run])
         assert describe("soon-gone") == "No runs found with name: soon-gone\n"
+
+
+def test_official_client_reads_a_config_with_our_saved_endpoint(
+    python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mcli
+    from mcli.config import save_endpoint
+
+    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("MOSAICML_API_KEY", raising=False)
+    monkeypatch.delenv("MOSAICML_API_ENDPOINT", raising=False)
+    mcli.set_api_key("saved-by-us-0123456789")
+    save_endpoint("http://127.0.0.1:8642/graphql")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "PYTHON"))}
+    result = subprocess.run(
+        [str(python), "-c", "from mcli.config import MCLIConfig; print(MCLIConfig.load_config().api_key)"],
+        env=env, capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    # The official client ignores the endpoint key (it reads MOSAICML_API_ENDPOINT only) and keeps the key.
+    assert result.stdout.strip() == "saved-by-us-0123456789"

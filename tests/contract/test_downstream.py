@@ -14,12 +14,12 @@ async def test_generated_client_against_the_local_server(tmp_path: Path) -> None
     assert "getRunsPaginated" in build_schema(schema_path().read_text()).query_type.fields  # type: ignore[union-attr]
     with LocalServer(data_dir=tmp_path, api_key="downstream-key-0123456789") as server:
         assert server.api_key is not None
-        session = AsyncSession(server.endpoint, server.api_key)
-        client = MAPIClient(session)
-        created = await client.create_run(CreateRunInput(run_input={"image": "python", "command": "true"}))
-        name = created.create_run[0].name
-        page = await client.get_runs_paginated(GetRunsPaginatedInput(limit=10), include_details=False)
-        runs = page.get_runs_paginated.runs
-        assert [run.name for run in runs] == [name]
-        assert isinstance(runs[0].status, RunStatus) and runs[0].details is None
-        await session.close()
+        async with AsyncSession(server.endpoint, server.api_key) as session:
+            client = MAPIClient(session)
+            created = await client.create_run(CreateRunInput(run_input={"image": "python", "command": "true"}))
+            name = created.create_run[0].name
+            page = await client.get_runs_paginated(GetRunsPaginatedInput(limit=10), include_details=False)
+            runs = page.get_runs_paginated.runs
+            assert [run.name for run in runs] == [name]
+            assert isinstance(runs[0].status, RunStatus) and runs[0].details is None
+        assert session._http is None  # closed on the way out of `async with`

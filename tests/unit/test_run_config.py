@@ -333,15 +333,21 @@ def test_from_file_missing_raises_file_not_found_with_the_path(tmp_path: Path) -
 
 def test_from_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
-    path.write_text("imgae: x\n")
-    with pytest.raises(RunConfigError, match=r"run\.yaml: .*did you mean 'image'"):
+    path.write_text("image: x\nimgae: x\n")
+    with pytest.raises(RunConfigError) as caught:
         RunConfig.from_file(path)
+    assert str(caught.value) == (
+        f"{path}:2:1: invalid run config: unknown field 'imgae'; did you mean 'image'?\n  imgae: x\n  ^"
+    )
+    assert caught.value.fields == ("imgae",)
     path.write_text("- a\n- b\n")
-    with pytest.raises(RunConfigError, match="expected a mapping"):
+    with pytest.raises(RunConfigError) as caught:
         RunConfig.from_file(path)
+    assert str(caught.value) == f"{path}:1:1: expected a mapping of run config fields, got list\n  - a\n  ^"
     path.write_text("name: [unclosed\n")
-    with pytest.raises(RunConfigError, match="not valid YAML"):
+    with pytest.raises(RunConfigError) as caught:
         RunConfig.from_file(path)
+    assert str(caught.value) == f"{path}:1:7: unclosed '[' list\n  name: [unclosed\n        ^"
 
 
 def test_from_file_empty_gives_an_empty_config_that_cannot_be_submitted(tmp_path: Path) -> None:
