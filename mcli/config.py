@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -177,11 +178,15 @@ def save_endpoint(endpoint: str | None) -> Path:
     it. Returns the file's path."""
     if endpoint is not None:
         endpoint = _normal_endpoint(endpoint)
-        if endpoint != LOCAL_ENDPOINT and not endpoint.startswith(("http://", "https://")):
+        parts = urlsplit(endpoint)
+        if endpoint != LOCAL_ENDPOINT and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise ValueError(
                 f"the endpoint must be an http:// or https:// URL (or `local`), got {endpoint!r}; "
                 "for example http://127.0.0.1:8642/graphql"
             )
+        if endpoint != LOCAL_ENDPOINT and parts.path in ("", "/"):
+            fixed = urlunsplit(parts._replace(path="/graphql"))
+            raise ValueError(f"the endpoint {endpoint!r} has no path; MAPI answers at /graphql, so use {fixed!r}")
     config = MCLIConfig.load()
     config.endpoint = endpoint
     path = config.save()
