@@ -1,4 +1,7 @@
-"""Suite-wide isolation: a temporary HOME, and no local daemon left running.
+"""Suite-wide isolation (a temporary HOME, no local daemon left running) and the one in-process server factory.
+
+Most tests reach a server through the `mcli.testing` plugin (`mapi_server`, `mapi_env`, `mapi_server_factory`:
+`mcli local serve` subprocesses); `make_server` is for the few that need one inside the test process.
 
 `MOSAICML_API_ENDPOINT=local` starts a per-user daemon recorded under the config dir (`~/.mosaic` by default)
 that outlives the process that started it. Every test therefore runs under a temporary HOME, and at the end of
@@ -6,17 +9,20 @@ the session every daemon recorded anywhere under pytest's temporary directories 
 """
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from mcli.local import LocalServer
 from mcli.local.daemon import RECORD_NAME, LocalDaemon, read_record, stop_daemon, wait_gone
 
 
@@ -107,3 +113,19 @@ def local_user(tmp_path: Path) -> Iterator[LocalUser]:
             os.kill(daemon.pid, signal.SIGKILL)
             pytest.fail(f"local daemon {daemon.pid} was still running after the test")
     assert local.serve_processes() == []
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
+    """In-process servers (`LocalServer`), for tests that read a server's internals (`stats`) or set what
+    `mcli local serve` has no option for (`keepalive_seconds`): free 127.0.0.1 ports, their own data dirs, all
+    stopped afterwards. Keyword arguments are LocalServer's; a directory's conftest may bind its own defaults."""
+    with contextlib.ExitStack() as started:
+        count = itertools.count()
+
+        def make(**kwargs: Any) -> LocalServer:
+            kwargs.setdefault("data_dir", tmp_path / f"server{next(count)}")
+            kwargs.setdefault("stop_grace_seconds", 1.0)
+            return started.enter_context(LocalServer(host="127.0.0.1", port=0, **kwargs))
+
+        yield make

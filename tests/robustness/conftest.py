@@ -4,6 +4,7 @@ test starts is stopped by that test (by PID; nothing is ever killed by name)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import socket
 import subprocess
@@ -141,20 +142,9 @@ def spawn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
-def make_local(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
-    servers: list[LocalServer] = []
-
-    def make(**kwargs: Any) -> LocalServer:
-        kwargs.setdefault("data_dir", tmp_path / f"local{len(servers)}")
-        kwargs.setdefault("api_key", KEY)
-        kwargs.setdefault("stop_grace_seconds", 1.0)
-        server = LocalServer(host="127.0.0.1", port=0, **kwargs).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+def make_local(make_server: Callable[..., LocalServer]) -> Callable[..., LocalServer]:
+    """The suite's in-process server factory (tests/conftest.py) with this directory's key."""
+    return functools.partial(make_server, api_key=KEY)
 
 
 @pytest.fixture
