@@ -4,6 +4,17 @@ argument types for counts."""
 from __future__ import annotations
 
 import argparse
+import textwrap
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and notes wrap to the terminal; indented lines (examples) keep their line breaks."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            line if not line or line.startswith(" ") else textwrap.fill(line, width, initial_indent=indent)
+            for line in text.splitlines()
+        )
 
 
 class CLIError(Exception):

@@ -19,8 +19,9 @@ EXIT_INTERRUPTED = 130
 
 def exit_codes_help(flag: str) -> str:
     return (
-        f"exit status with {flag}: 0 if the run completed, 1 if it failed (or on any error), 3 if it was\n"
-        "stopped, 130 if you pressed Ctrl-C (which stops following, not the run)"
+        f"exit status with {flag}: 0 if the run completed, 1 if it failed (or on any\n"
+        "error), 3 if it was stopped, 130 if you pressed Ctrl-C (which stops following,\n"
+        "not the run)"
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import mcli
 from mcli.cli import commands, lifecycle
-from mcli.cli.common import CLIError, non_negative, positive, positive_hours
+from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive, positive_hours
 from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
 from mcli.core.errors import APIConnectionError
 from mcli.local.cli import register as register_local
@@ -50,7 +50,7 @@ class _Builder:
             help=summary,
             description=summary,
             epilog="example:\n  " + example.replace("\n", "\n  ") + (f"\n\n{notes}" if notes else ""),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=HelpFormatter,
             parents=[self.common],
             **kwargs,
         )
@@ -83,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mcli",
         description="Launch, watch and manage training runs on the MosaicML platform.",
         epilog="example:\n  mcli run -f examples/run.yaml --follow\n  mcli get runs --status running\n\n"
-        "The endpoint and API key come from MOSAICML_API_ENDPOINT / MOSAICML_API_KEY, else from the\n"
-        "config file written by `mcli set endpoint` and `mcli set api-key` (see `mcli config show`).\n"
-        "Try it on one machine: `mcli local serve` starts a local server. NO_COLOR turns colours off.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "The endpoint and API key come from MOSAICML_API_ENDPOINT and MOSAICML_API_KEY,\n"
+        "else from the config file written by `mcli set endpoint` and `mcli set api-key`\n"
+        "(see `mcli config show`). Try it on one machine: `mcli local serve` starts a\n"
+        "local server. NO_COLOR turns colours off.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--version", action="version", version=f"mcli {mcli.__version__}")
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         notes=exit_codes_help("--follow"),
     )
     run.add_argument("-f", "--file", required=True, help="the YAML run config")
-    run.add_argument("--name", help="override the run's name")
+    run.add_argument("--name", help="override the run's name (it must be unused)")
     run.add_argument("--image", help="override the Docker image")
     run.add_argument("--cluster", help="override compute.cluster")
     run.add_argument("--gpus", type=non_negative, help="override compute.gpus")
@@ -124,12 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         "mcli get runs -o json | jq -r '.[].name'",
         commands.get_runs,
     )
-    for flag, what in (("status", "statuses"), ("cluster", "clusters"), ("gpu-type", "GPU types")):
+    for flag, what in (
+        ("status", "in these statuses"),
+        ("cluster", "on these clusters"),
+        ("gpu-type", "on these GPU types"),
+    ):
         get_runs.add_argument(
             f"--{flag}",
             action="append",
             metavar=flag.upper().replace("-", "_"),
-            help=f"only runs with these {what} (repeat or comma-separate)",
+            help=f"only runs {what} (repeat or comma-separate)",
         )
     get_runs.add_argument(
         "--before", metavar="TIME", help="only runs created before this ISO 8601 date or time"
@@ -188,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether higher-priority runs may stop and requeue it",
     )
     update_run.add_argument(
-        "--max-retries", type=non_negative, metavar="N", help="resume a failed run automatically up to N times"
+        "--max-retries",
+        type=non_negative,
+        metavar="N",
+        help="resume a failed run automatically up to N times",
     )
     update_run.add_argument(
         "--retry-on-system-failure",
@@ -196,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume it when the system (not its command) fails, e.g. a node is lost",
     )
     update_run.add_argument(
-        "--max-duration", type=positive_hours, metavar="HOURS", help="stop it after this many hours of running"
+        "--max-duration",
+        type=positive_hours,
+        metavar="HOURS",
+        help="stop it after this many hours of running",
     )
 
     logs = builder.command(
@@ -264,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoint",
         "Save the MAPI endpoint mcli connects to",
         "mcli set endpoint http://127.0.0.1:8642/graphql   # a `mcli local serve`\n"
-        "mcli set endpoint default                          # back to the MosaicML platform",
+        "mcli set endpoint default                          # MosaicML's own",
         commands.set_endpoint,
         notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint.",
     )
@@ -293,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     completion.set_defaults(parser_root=parser)
 
     local = builder.group(
-        verbs, "local", "Run a local MAPI-compatible server; show or stop the local daemon", "mcli local status"
+        verbs,
+        "local",
+        "Run a local MAPI-compatible server; show or stop the local daemon",
+        "mcli local status",
     )
     register_local(local, parents=[builder.common])
     return parser

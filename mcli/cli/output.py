@@ -210,7 +210,7 @@ _ConfigDumper.add_representer(str, _represent_str)
 
 
 def _retry_policy(run: Run) -> str:
-    retries = f"up to {run.max_retries or 0} automatic"
+    retries = f"up to {run.max_retries} automatic" if run.max_retries else "none"
     return retries + (", also after system failures" if run.retry_on_system_failure else "")
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcli.cli.common import CLIError, non_negative, positive
+from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive
 from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, running_daemon, stop_daemon
 from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
@@ -39,7 +39,7 @@ examples:
   mcli local serve --api-key my-local-key
   mcli local serve --port {DEFAULT_PORT + 1} --nodes 4 --gpu-type h100 --log-level warning
 
-It prints the two `export` lines that point mcli (this one or the official client) at it."""
+It prints the two `export` lines that point mcli (or the official client) at it."""
 
 _ADD_USER_EXAMPLES = """\
 example:
@@ -50,7 +50,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
     """Add `serve` and `add-user` to an argparse subparsers object; `parents` adds the host CLI's options."""
     common: dict[str, Any] = {
         "parents": parents or [],
-        "formatter_class": argparse.RawDescriptionHelpFormatter,
+        "formatter_class": HelpFormatter,
     }
     serve = subparsers.add_parser(
         "serve",
@@ -184,7 +184,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
 
 _STATUS_EXAMPLES = """\
 example:
-  mcli local status     # running (pid, uptime), endpoint, data dir, log, active runs"""
+  mcli local status     # pid, uptime, endpoint, data dir, log, active runs"""
 
 _STOP_EXAMPLES = """\
 examples:
@@ -266,7 +266,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"  export MOSAICML_API_ENDPOINT={endpoint}",
             f"  export MOSAICML_API_KEY={key}",
             "or save both for every shell:",
-            f"  mcli set endpoint {endpoint} && mcli set api-key {key}",
+            f"  mcli set endpoint {endpoint}",
+            f"  mcli set api-key {key}",
             "",
             "Press Ctrl-C to stop the server (and its active runs).",
         ]

@@ -181,3 +181,28 @@ def test_zsh_completion_is_a_compdef(cli: Cli) -> None:
     result = cli("completion", "zsh")
     assert result.returncode == 0 and result.stdout.startswith("#compdef mcli\n")
     assert "'mcli get runs' '" in result.stdout
+
+
+def _command_parsers(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _command_parsers(child, f"{path} {name}")
+    return found
+
+
+def test_every_help_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcli.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal; the examples are written to fit
+    parsers = _command_parsers(build_parser(), "mcli")
+    assert len(parsers) > 25
+    # After the usage block: argparse cannot split a long option group such as [--x | --no-x] in usage lines.
+    too_wide = [
+        (path, line)
+        for path, parser in parsers
+        for line in parser.format_help().split("\n\n", 1)[1].splitlines()
+        if len(line) > 80
+    ]
+    assert too_wide == []

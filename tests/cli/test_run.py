@@ -1,5 +1,6 @@
 """`mcli run`: launching from YAML with overrides, following to the end, and how errors are shown."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -7,7 +8,9 @@ import pytest
 
 import mcli
 
-from .helpers import EXAMPLE, MCLI, Cli, unique, write_config
+from .helpers import EXAMPLE, MCLI, Cli, run_in_terminal, unique, write_config
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def test_run_prints_the_name_and_applies_overrides(cli: Cli) -> None:
@@ -116,3 +119,14 @@ def test_override_values_are_checked_by_argparse(cli: Cli) -> None:
     result = cli("run", "-f", str(EXAMPLE), "--nodes", "0")
     assert result.returncode == 2
     assert "--nodes: must be at least 1" in result.stderr
+
+
+def test_follow_in_a_terminal_shows_the_status_line(cli_env: dict[str, str]) -> None:
+    name = unique("live")
+    code, text = run_in_terminal(["run", "-f", str(EXAMPLE), "--name", name, "--follow"], cli_env, columns=80)
+    assert code == 0, text
+    lines = [ANSI.sub("", line).replace("\x1b[2K", "").strip() for line in text.replace("\r", "\n").splitlines()]
+    # The spinner's last frame is replaced by the path the run took, which stays on screen.
+    summary = next(line for line in lines if line.startswith(f"{name}  ") and "ranks up" in line)
+    assert summary.endswith("2/2 ranks up") and "RUNNING" in summary
+    assert f"Run {name} COMPLETED" in lines
