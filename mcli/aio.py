@@ -40,7 +40,7 @@ from mcli.graphql.generated.input_types import (
 from mcli.logs import LogStream, OpeningLogStream
 from mcli.models import Run, RunConfig, RunStatus
 from mcli.models.cluster import ClusterDetails
-from mcli.models.run_config import check_json_value
+from mcli.models.run_input import check_json_value
 from mcli.paging import page_runs, runs_from_json, runs_page
 
 T = TypeVar("T")
@@ -280,6 +280,9 @@ def get_run(
 ) -> Coroutine[Any, Any, Run]:
     """One run by name, with its details. The twin of `mcli.get_run`.
 
+    Returns:
+        An awaitable of the Run.
+
     Raises:
         NotFoundError: No run has this name (a KubernetesException, 404).
     """
@@ -304,8 +307,8 @@ def stop_runs(
     """Stop runs. The twin of `mcli.stop_runs`; an empty list does nothing and sends nothing.
 
     Returns:
-        An awaitable of the Runs with their status right after the request (usually STOPPING; use
-        `wait_for_run_status(run, "STOPPED")` to wait for the stop to finish).
+        An awaitable of the Runs with their status right after the request (STOPPING or TERMINATING while their
+        processes end; `wait_for_run_status(run, "STOPPED")` waits for the stop to finish).
 
     Raises:
         NotFoundError: A name matches no run; it is named, and no run was stopped.
@@ -328,6 +331,9 @@ def stop_runs(
 
 def delete_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Coroutine[Any, Any, list[Run]]:
     """Delete runs, stopping active ones first. The twin of `mcli.delete_runs`; an empty list sends nothing.
+
+    Returns:
+        An awaitable of the deleted Runs.
 
     Raises:
         NotFoundError: A name matches no run; it is named, and no run was deleted.
@@ -360,6 +366,9 @@ def stop_run(
 ) -> Coroutine[Any, Any, Run]:
     """Stop one run. The twin of `mcli.stop_run`.
 
+    Returns:
+        An awaitable of the Run with its status right after the request (see `stop_runs`).
+
     Raises:
         NotFoundError: No run has this name.
     """
@@ -369,6 +378,9 @@ def stop_run(
 
 def delete_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Delete one run. The twin of `mcli.delete_run`.
+
+    Returns:
+        An awaitable of the deleted Run.
 
     Raises:
         NotFoundError: No run has this name.
@@ -381,6 +393,9 @@ def update_run_metadata(
     run: RunRef, metadata: Mapping[str, Any], *, timeout: float | None = 10
 ) -> Coroutine[Any, Any, Run]:
     """Merge keys into a run's metadata (keys not given are kept). The twin of `mcli.update_run_metadata`.
+
+    Returns:
+        An awaitable of the updated Run.
 
     Raises:
         ValueError: `metadata` is not a mapping of JSON values with string keys.
@@ -524,6 +539,9 @@ def get_run_logs(
 ) -> Coroutine[Any, Any, str]:
     """The whole log as it is now, as one string. The twin of `mcli.get_run_logs`; `timeout` bounds all of it.
 
+    Returns:
+        An awaitable of the log text.
+
     Raises:
         NotFoundError: No run has this name.
         BadRequestError: The run has no such rank.
@@ -606,7 +624,11 @@ async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[R
 
 
 def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
-    """Yield a fresh Run at each status change, starting with the current status; ends after a terminal one.
+    """Watch a run's status change. The twin of `mcli.watch_run_status`.
+
+    Returns:
+        An async generator of a fresh Run at each status change, starting with the current status; it ends after
+        a terminal status.
 
     Raises:
         NotFoundError: No run has this name.
@@ -643,6 +665,12 @@ def wait_for_run_status(
     run: RunRef, status: RunStatus | str, *, timeout: float | None = None
 ) -> Coroutine[Any, Any, Run]:
     """The Run once it has reached `status`. The twin of `mcli.wait_for_run_status`.
+
+    A status counts as reached if the run is at it, passed it on the way, or went through it before ending (read
+    from its lifecycle): a run that ran and then failed did reach RUNNING.
+
+    Returns:
+        An awaitable of the Run, with its details.
 
     Raises:
         ValueError: `status` is not a run status (at call time).

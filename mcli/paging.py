@@ -63,12 +63,25 @@ def runs_from_json(items: list[Any]) -> list[Run]:
     try:
         return [Run.from_json(item) for item in items]
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        detail = (
-            f"missing field {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
-        )
-        raise MalformedResponseError(
-            500, f"the server's reply to GetRunsPaginated does not match the API schema: a run has {detail}"
-        ) from None
+        raise _schema_mismatch(items, error) from None
+
+
+def _schema_mismatch(items: list[Any], error: Exception) -> MalformedResponseError:
+    """Name the first field that breaks the schema, by validating the items against the generated model (only on
+    this failure path: listings skip the models)."""
+    from pydantic import ValidationError
+
+    from mcli.graphql.generated.get_runs_paginated import GetRunsPaginatedGetRunsPaginatedRuns as RunModel
+
+    prefix = "the server's reply to GetRunsPaginated does not match the API schema"
+    for index, item in enumerate(items):
+        try:
+            RunModel.model_validate(item)
+        except ValidationError as invalid:
+            first = invalid.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            return MalformedResponseError(500, f"{prefix}: runs[{index}].{where}: {first['msg']}")
+    return MalformedResponseError(500, f"{prefix}: {type(error).__name__}: {error}")
 
 
 async def page_runs(api: MAPIClient, page_input: Any, include_details: bool, limit: int | None) -> list[Run]:

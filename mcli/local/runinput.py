@@ -156,9 +156,7 @@ def parse_run_input(run_input: Any, capacity: Capacity) -> RunSpec:
         or not isinstance(max_duration, int | float)
         or not 0 <= max_duration * 3600 <= MAX_INT
     ):
-        raise bad_field(
-            f"scheduling.maxDuration must be a number of hours from 0 to {MAX_INT // 3600}"
-        )
+        raise bad_field(f"scheduling.maxDuration must be a number of hours from 0 to {MAX_INT // 3600}")
     run_type = run_input.get("runType", "TRAINING")
     if run_type not in RUN_TYPES:
         raise bad_field(f"runType must be one of {', '.join(RUN_TYPES)}")
@@ -205,17 +203,43 @@ def _resolve_compute(
         raise unavailable(
             f"GPU type {gpu_type!r} is not available; the local cluster has {capacity.gpu_type!r}"
         )
+    nodes_given = nodes is not None
     if nodes is None:
+        if gpus > sum(capacity.gpus_by_node()):
+            raise unavailable(_never_fits(capacity, gpus, None))
         # Without an explicit node count, GPUs fill whole nodes; a CPU-only run is one node rank.
         nodes = max(1, math.ceil(gpus / max(capacity.gpus_per_node, 1))) if gpus else 1
+        if gpus % nodes:
+            raise bad_field(
+                f"compute.gpus ({gpus}) fills whole nodes of {capacity.gpus_per_node} GPUs: ask for a multiple of "
+                f"{capacity.gpus_per_node}, or set compute.nodes to spread them evenly"
+            )
     if gpus % nodes:
         raise bad_field(f"compute.gpus ({gpus}) must divide evenly over compute.nodes ({nodes})")
     if not capacity.can_ever_fit(nodes, gpus // nodes):
-        raise unavailable(
-            f"{gpus} GPUs on {nodes} node(s) can never fit cluster {capacity.cluster_name!r} "
-            f"({_describe_nodes(capacity)})"
-        )
+        raise unavailable(_never_fits(capacity, gpus, nodes if nodes_given else None))
     return gpus, nodes, cpus, (capacity.gpu_type if gpus else "none")
+
+
+def _never_fits(capacity: Capacity, gpus: int, nodes: int | None) -> str:
+    """Which limit a GPU request breaks, from the cluster's real capacity, naming only what the user set."""
+    by_node = capacity.gpus_by_node()
+    total, widest = sum(by_node), max(by_node, default=0)
+    where = f"cluster {capacity.cluster_name!r} has {_describe_nodes(capacity)}"
+    if nodes is None:
+        if gpus > total:
+            return f"{gpus} GPUs can never fit: {where}, {total} GPUs in all; ask for at most {total}"
+        return (
+            f"{gpus} GPUs can never fit: {where}; ask for a multiple of {widest} GPUs, or set compute.nodes "
+            f"so that each node gets at most {widest}"
+        )
+    per_node = gpus // nodes
+    if nodes > len(by_node):
+        return f"compute.nodes={nodes} can never fit: {where}; use at most {len(by_node)} nodes"
+    return (
+        f"{gpus} GPUs on compute.nodes={nodes} need {per_node} GPUs on each node, which can never fit: {where}; "
+        f"use at most {widest} GPUs per node"
+    )
 
 
 def _describe_nodes(capacity: Capacity) -> str:

@@ -164,7 +164,21 @@ class Run(RunActions):
 
     The first fields keep the seed's order. `cluster`, `gpus`, `gpu_type`, `cpus` and `node_count` describe the
     latest resumption. `metadata`, `image`, `nodes`, `lifecycle`, `events` and `submitted_config` come from the
-    run's details and are None or empty when details were not requested.
+    run's details and are None or empty when details were not requested (`get_runs(include_details=False)`).
+
+    Args:
+        run_uid (str): Unique identifier for the run.
+        name (str): User-defined name of the run.
+        status (RunStatus): Status of the run at a moment in time.
+        created_at (datetime): Date and time when the run was created.
+        updated_at (datetime): Date and time when the run was last updated.
+        config (RunConfig): The run configuration that was used to launch the run, without its name, so that
+            `create_run(run.config)` launches it again as a new run.
+        started_at (Optional[datetime]): Date and time when the run entered the STARTED RunStatus.
+        completed_at (Optional[datetime]): Date and time when the run entered the COMPLETED RunStatus.
+        reason (Optional[str]): Why the run is in its status (e.g. why it failed).
+        submitted_config (Optional[RunConfig]): The configuration exactly as submitted, name included.
+        nodes (List[RunNode]): The node ranks of its latest execution.
     """
 
     run_uid: str
@@ -200,6 +214,15 @@ class Run(RunActions):
     # Runs are equal field by field, but identified by their uid; this keeps them usable in sets and as keys.
     def __hash__(self) -> int:
         return hash(self.run_uid)
+
+    def __repr__(self) -> str:
+        """One readable line: name, status, when it was created, where and on how many GPUs."""
+        created = self.created_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        gpus = f"gpus={self.gpus}" + (f" x {self.gpu_type}" if self.gpus and self.gpu_type else "")
+        return (
+            f"Run(name={self.name!r}, status={self.status.value}, created={created}, "
+            f"cluster={self.cluster!r}, {gpus})"
+        )
 
     @property
     def latest_resumption(self) -> Resumption | None:
@@ -326,11 +349,15 @@ def _config(
     metadata: dict[str, Any] | None,
     original: Any,
 ) -> RunConfig:
-    """The run's config: what was submitted if this client can read it, else what the run's fields say."""
+    """The run's config: what was submitted if this client can read it, else what the run's fields say.
+
+    It has no name (the run's name is `run.name`, and `submitted_config.name`), so `create_run(run.config)` launches
+    the same configuration again under a new, unique name.
+    """
     if isinstance(original, dict):
         submitted = _submitted_config(original)
         if submitted is not None:
-            return submitted
+            return submitted.model_copy(update={"name": None})
     compute = ComputeConfig(
         cluster=latest.cluster if latest else None,
         gpus=latest.gpus if latest else None,
@@ -347,7 +374,6 @@ def _config(
         max_duration=max_duration / 3600 if max_duration else None,
     )
     return RunConfig(
-        name=run["name"],
         image=image,
         compute=compute,
         scheduling=scheduling,

@@ -27,7 +27,9 @@ class RunActions:
     def refresh(
         self, *, timeout: float | None = 10, future: Literal[True]
     ) -> concurrent.futures.Future[Run]: ...
-    def refresh(self, *, timeout: float | None = 10, future: bool = False) -> Run | concurrent.futures.Future[Run]:
+    def refresh(
+        self, *, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
         """The run as it is now, with details."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
@@ -61,7 +63,9 @@ class RunActions:
     def delete(
         self, *, timeout: float | None = 10, future: Literal[True]
     ) -> concurrent.futures.Future[Run]: ...
-    def delete(self, *, timeout: float | None = 10, future: bool = False) -> Run | concurrent.futures.Future[Run]:
+    def delete(
+        self, *, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
         """Delete the run, stopping it first if it is active."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio

@@ -1,17 +1,17 @@
-"""RunConfig: a run's configuration as users write it, and its translation to the server's `runInput` object."""
+"""RunConfig: a run's configuration as users write it (the seed's fields, in the seed's order, plus compute).
+
+The wire translation lives in `mcli.models.run_input`, the error rewriting in `mcli.models.config_errors`.
+"""
 
 from __future__ import annotations
 
-import copy
-import difflib
 import errno
-import math
 import os
 import re
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -24,22 +24,21 @@ from pydantic import (
     model_validator,
 )
 
-from mcli.core.errors import MCLIException
+from mcli.core.errors import RunConfigException
 from mcli.models import yaml_source
+from mcli.models.config_errors import config_error
+from mcli.models.run_input import (
+    check_json_value,
+    fields_from_run_input,
+    integration_type,
+    normalize_env_variables,
+    to_run_input,
+)
 
-# Run names are RFC 1123 labels, as the platform requires.
-_RUN_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# The name used before the seed's RunConfigException was adopted.
+RunConfigError = RunConfigException
 
-
-class RunConfigError(MCLIException, ValueError):
-    """A run configuration is invalid. `fields` names the offending fields, dotted for nested keys."""
-
-    def __init__(self, message: str, fields: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.fields = tuple(fields)
-
-
-def locate_error(path: str, error: RunConfigError, text: str | None = None) -> RunConfigError:
+def locate_error(path: str, error: RunConfigException, text: str | None = None) -> RunConfigException:
     """The error as `path:line:column: message` with the offending line of the YAML file (read if `text` is
     None), pointing at the first field the error names."""
     if text is None:
@@ -48,8 +47,11 @@ def locate_error(path: str, error: RunConfigError, text: str | None = None) -> R
     # An unknown field is wrong by its name; a known one by its value.
     at_key = "unknown field" in str(error)
     line, column = yaml_source.field_position(text, error.fields, at_key)
-    return RunConfigError(yaml_source.describe(path, text, line, column, str(error)), error.fields)
+    return RunConfigException(yaml_source.describe(path, text, line, column, str(error)), error.fields)
 
+
+# Run names are RFC 1123 labels, as the platform requires.
+_RUN_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 # Strict: a YAML typo such as `gpus: "8x"` or `preemptible: "no"` must fail loudly instead of being coerced.
 _STRICT = ConfigDict(extra="forbid", strict=True, populate_by_name=True, validate_assignment=True)
@@ -60,8 +62,61 @@ def _int_gpu_type_to_str(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class ComputeConfig(BaseModel):
-    """Where and on what a run executes. Keys may be written in snake_case or the API's camelCase."""
+class _ReadsLikeADict(BaseModel):
+    """`section["key"]`, `section.get("key")`, `"key" in section` and `dict(section.items())`, as the seed's dicts
+    read; keys are field names or the API's camelCase aliases, and only keys that were set are listed."""
+
+    def _field_for(self, key: str) -> str:
+        for name, info in type(self).model_fields.items():
+            if key in (name, info.alias):
+                return name
+        raise KeyError(key)
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, self._field_for(key))
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, self._field_for(key), value)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, getattr(self, name)) for name in self.keys()]
+
+    def to_api(self) -> dict[str, Any]:
+        """The camelCase object the API expects, without unset keys."""
+        return {
+            (info.alias or name): getattr(self, name)
+            for name, info in type(self).model_fields.items()
+            if getattr(self, name) is not None
+        }
+
+
+class ComputeConfig(_ReadsLikeADict):
+    """Where and on what a run executes. Keys may be written in snake_case or the API's camelCase.
+
+    Attributes:
+        cluster: Cluster to use (optional if you only have one).
+        gpus: GPUs in all.
+        gpu_type: GPU type (optional if the cluster has only one).
+        nodes: Nodes to spread the GPUs over.
+        instance: Instance type name.
+        cpus: CPUs in all.
+        node_names: Run on these nodes only.
+    """
 
     model_config = _STRICT
 
@@ -81,14 +136,20 @@ class ComputeConfig(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The camelCase `compute` object, without unset keys."""
         return {
-            field.alias or name: copy.copy(getattr(self, name))
-            for name, field in type(self).model_fields.items()
-            if getattr(self, name) is not None
+            key: list(value) if isinstance(value, list) else value for key, value in super().to_api().items()
         }
 
 
-class SchedulingConfig(BaseModel):
-    """How a run is scheduled. `max_duration` is in hours."""
+class SchedulingConfig(_ReadsLikeADict):
+    """How a run is scheduled; reads like the seed's dict (`config.scheduling["priority"]`).
+
+    Attributes:
+        priority: Priority label (e.g. "low", "high").
+        preemptible: Whether the run may be preempted.
+        max_retries: Retries after a failure.
+        retry_on_system_failure: Retry when the failure is the system's, not the run's.
+        max_duration: Hours after which the run is stopped.
+    """
 
     model_config = _STRICT
 
@@ -97,14 +158,6 @@ class SchedulingConfig(BaseModel):
     max_retries: int | None = Field(default=None, ge=0, alias="maxRetries")
     retry_on_system_failure: bool | None = Field(default=None, alias="retryOnSystemFailure")
     max_duration: float | None = Field(default=None, gt=0, allow_inf_nan=False, alias="maxDuration")
-
-    def to_api(self) -> dict[str, Any]:
-        """The camelCase `scheduling` object, without unset keys."""
-        return {
-            field.alias or name: getattr(self, name)
-            for name, field in type(self).model_fields.items()
-            if getattr(self, name) is not None
-        }
 
 
 # Deprecated spellings accepted on input: old name -> new name.
@@ -127,11 +180,38 @@ _NULL_MEANS_DEFAULT = (
 
 
 class RunConfig(BaseModel):
-    """A run configuration for the MosaicML platform.
+    """A run configuration for the MosaicML platform
 
-    Build one with keyword arguments, `RunConfig.from_file(path)` or `RunConfig.from_dict(d)`. Unknown keys and
-    wrongly typed values raise `RunConfigError` naming the field. `validate_for_submit()` checks that the
-    configuration can be launched; `to_run_input()` produces the JSON object the API expects.
+    Values in here are not yet validated and some required values may be missing (`validate_for_submit()` checks
+    that it can be launched: it needs `image` and `command`). The seed's arguments may be given positionally, in the
+    seed's order; the others are keyword-only. Every field is an attribute that can be read and assigned (an
+    assignment is validated). Build one from YAML with `RunConfig.from_file(path)` or from a mapping with
+    `RunConfig.from_dict(d)`; unknown keys and wrongly typed values raise RunConfigException naming the field.
+
+    Args:
+        run_name (Optional[str]): DEPRECATED alias of `name`.
+        name (Optional[str]): User-defined name of the run (leave unset for a unique generated one).
+        gpu_type (Optional[str]): GPU type (optional if only one gpu type for your cluster).
+        gpu_num (Optional[int]): Number of GPUs.
+        cpus (Optional[int]): Number of CPUs.
+        platform (Optional[str]): DEPRECATED alias of `cluster`.
+        cluster (Optional[str]): Cluster to use (optional if you only have one).
+        image (Optional[str]): Docker image (e.g. mosaicml/composer).
+        partitions (Optional[List[str]]): Not used by the current API (kept, with a warning).
+        optimization_level (Optional[int]): Not used by the current API (kept, with a warning).
+        integrations (List[Dict[str, Any]]): List of integrations, each with an `integration_type`.
+        env_variables (List[Dict[str, str]]): List of environment variables, `[{"key": K, "value": V}]`; a mapping
+            `{K: V}` is accepted too. Numbers and booleans become strings.
+        scheduling (SchedulingConfig): Scheduling, e.g. `{"priority": "low"}`; reads like a dict.
+        command (str): Command to use when a run starts.
+        parameters (Dict[str, Any]): Parameters to mount into the environment.
+        entrypoint (str): Alternative to command.
+        compute (ComputeConfig): Keyword only. Where and on what to run: cluster, gpus, gpu_type, nodes, cpus...
+        metadata (Dict[str, Any]): Keyword only. JSON values stored with the run.
+        parent_name (Optional[str]): Keyword only. The run this one continues.
+
+    Raises:
+        RunConfigException: A value has the wrong type, a key is unknown, or two fields disagree.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
@@ -145,7 +225,7 @@ class RunConfig(BaseModel):
     partitions: list[str] | None = None
     optimization_level: int | None = None
     integrations: list[dict[str, Any]] = Field(default_factory=list)
-    env_variables: dict[str, str] = Field(default_factory=dict)
+    env_variables: list[dict[str, str]] = Field(default_factory=list)
     scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     command: str = ""
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -154,47 +234,89 @@ class RunConfig(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent_name: str | None = None
 
-    if TYPE_CHECKING:
-        # The typed signature: the fields plus the deprecated aliases `run_name` and `platform`.
-        def __init__(
-            self,
-            *,
-            run_name: str | None = None,
-            name: str | None = None,
-            gpu_type: str | None = None,
-            gpu_num: int | None = None,
-            cpus: int | None = None,
-            platform: str | None = None,
-            cluster: str | None = None,
-            image: str | None = None,
-            partitions: list[str] | None = None,
-            optimization_level: int | None = None,
-            integrations: list[dict[str, Any]] | None = None,
-            env_variables: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-            scheduling: SchedulingConfig | Mapping[str, Any] | None = None,
-            command: str | None = None,
-            parameters: dict[str, Any] | None = None,
-            entrypoint: str | None = None,
-            compute: ComputeConfig | Mapping[str, Any] | None = None,
-            metadata: dict[str, Any] | None = None,
-            parent_name: str | None = None,
-        ) -> None: ...
-
-    else:
-
-        def __init__(self, **data: Any) -> None:
-            # Every construction path (keywords, from_dict, from_file) ends here, so errors are always
-            # RunConfigError.
-            try:
-                super().__init__(**_translate_legacy(data))
-            except ValidationError as exc:
-                raise _config_error(exc) from None
+    def __init__(
+        self,
+        run_name: str | None = None,
+        name: str | None = None,
+        gpu_type: str | None = None,
+        gpu_num: int | None = None,
+        cpus: int | None = None,
+        platform: str | None = None,
+        cluster: str | None = None,
+        image: str | None = None,
+        partitions: list[str] | None = None,
+        optimization_level: int | None = None,
+        integrations: list[dict[str, Any]] | None = None,
+        env_variables: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        scheduling: SchedulingConfig | Mapping[str, Any] | None = None,
+        command: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        entrypoint: str | None = None,
+        *,
+        compute: ComputeConfig | Mapping[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        parent_name: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        given = {
+            "run_name": run_name,
+            "name": name,
+            "gpu_type": gpu_type,
+            "gpu_num": gpu_num,
+            "cpus": cpus,
+            "platform": platform,
+            "cluster": cluster,
+            "image": image,
+            "partitions": partitions,
+            "optimization_level": optimization_level,
+            "integrations": integrations,
+            "env_variables": env_variables,
+            "scheduling": scheduling,
+            "command": command,
+            "parameters": parameters,
+            "entrypoint": entrypoint,
+            "compute": compute,
+            "metadata": metadata,
+            "parent_name": parent_name,
+        }
+        # None means "not given" for every field, so only given values are validated (and warned about).
+        data = {key: value for key, value in given.items() if value is not None}
+        # Every construction path (positional, keywords, from_dict, from_file) ends here, so errors are always
+        # RunConfigException; unknown keys reach pydantic, which names them.
+        try:
+            super().__init__(**_translate_legacy(data), **unknown)
+        except ValidationError as exc:
+            raise config_error(exc, _valid_keys_at) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)
         except ValidationError as exc:
-            raise _config_error(exc) from None
+            raise config_error(exc, _valid_keys_at) from None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Only what was set: the full list of empty defaults would hide the config in a traceback.
+        for key, value in super().__repr_args__():
+            if key is not None and key in self.model_fields_set:
+                yield key, value
+
+    @property
+    def run_name(self) -> str | None:
+        """DEPRECATED alias of `name`, as in the seed; assigning it sets `name`."""
+        return self.name
+
+    @run_name.setter
+    def run_name(self, value: str | None) -> None:
+        self.name = value
+
+    @property
+    def platform(self) -> str | None:
+        """DEPRECATED alias of `cluster`, as in the seed; assigning it sets `cluster`."""
+        return self.cluster
+
+    @platform.setter
+    def platform(self, value: str | None) -> None:
+        self.cluster = value
 
     @model_validator(mode="before")
     @classmethod
@@ -214,15 +336,15 @@ class RunConfig(BaseModel):
 
     @field_validator("env_variables", mode="before")
     @classmethod
-    def _normalize_env(cls, value: Any) -> dict[str, str]:
-        return _normalize_env_variables(value)
+    def _normalize_env(cls, value: Any) -> list[dict[str, str]]:
+        return normalize_env_variables(value)
 
     @field_validator("integrations", mode="before")
     @classmethod
     def _check_integrations(cls, value: Any) -> Any:
         if isinstance(value, list):
             for index, entry in enumerate(value):
-                _integration_type(entry, index)
+                integration_type(entry, index)
         return value
 
     @field_validator("parameters", "metadata", mode="after")
@@ -236,7 +358,7 @@ class RunConfig(BaseModel):
         for top, sub in _FOLDED_INTO_COMPUTE.items():
             mine, theirs = getattr(self, top), getattr(self.compute, sub)
             if mine is not None and theirs is not None and mine != theirs:
-                raise RunConfigError(
+                raise RunConfigException(
                     f"{top}={mine!r} conflicts with compute.{sub}={theirs!r}; set only compute.{sub}",
                     [top, f"compute.{sub}"],
                 )
@@ -244,14 +366,23 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        """Build from a mapping of field names (the YAML layout). Deprecated aliases warn and are mapped."""
+        """Build from a mapping of field names (the YAML layout). Deprecated aliases warn and are mapped.
+
+        Raises:
+            RunConfigException: `data` is not a mapping, or holds an invalid value or unknown key.
+        """
         if not isinstance(data, Mapping):
-            raise RunConfigError(f"a run config must be a mapping of fields, got {type(data).__name__}")
+            raise RunConfigException(f"a run config must be a mapping of fields, got {type(data).__name__}")
         return cls(**_string_keys(data))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> RunConfig:
-        """Load a YAML run config. A missing file raises FileNotFoundError naming the path."""
+        """Load a YAML run config.
+
+        Raises:
+            FileNotFoundError: The file does not exist (naming the path).
+            RunConfigException: The YAML is invalid or not a mapping, or a field is; the message names the file.
+        """
         path_str = os.fspath(path)
         try:
             with open(path_str, encoding="utf-8") as handle:
@@ -261,15 +392,15 @@ class RunConfig(BaseModel):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise RunConfigError(yaml_source.syntax_error(path_str, text, exc)) from None
+            raise RunConfigException(yaml_source.syntax_error(path_str, text, exc)) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             message = f"expected a mapping of run config fields, got {type(data).__name__}"
-            raise RunConfigError(yaml_source.describe(path_str, text, 0, 0, message))
+            raise RunConfigException(yaml_source.describe(path_str, text, 0, 0, message))
         try:
             return cls(**_string_keys(data))
-        except RunConfigError as exc:
+        except RunConfigException as exc:
             raise locate_error(path_str, exc, text) from None
 
     @classmethod
@@ -278,47 +409,12 @@ class RunConfig(BaseModel):
 
         Unknown keys and nulls are ignored, so inputs written by newer or older clients parse.
         """
-        source = {key: value for key, value in run_input.items() if value is not None}
-        data: dict[str, Any] = {}
-        for api_key, field in (
-            ("runName", "name"),
-            ("parentName", "parent_name"),
-            ("image", "image"),
-            ("command", "command"),
-            ("entrypoint", "entrypoint"),
-            ("parameters", "parameters"),
-            ("metadata", "metadata"),
-        ):
-            if api_key in source:
-                data[field] = source[api_key]
-        if isinstance(source.get("envVariables"), list):
-            data["env_variables"] = [
-                {"key": entry.get("envKey"), "value": entry.get("envValue")}
-                for entry in source["envVariables"]
-                if isinstance(entry, Mapping) and entry.get("envValue") is not None
-            ]
-        if isinstance(source.get("integrations"), list):
-            data["integrations"] = [
-                {**(entry.get("params") or {}), "integration_type": entry.get("type")}
-                for entry in source["integrations"]
-                if isinstance(entry, Mapping)
-            ]
-        compute = _known_keys_only(source.get("compute"), ComputeConfig)
-        # Older clients sent these at the top level; 0 and "" were their "unset" defaults.
-        for api_key, field in (
-            ("cluster", "cluster"),
-            ("gpuType", "gpu_type"),
-            ("gpuNum", "gpus"),
-            ("cpus", "cpus"),
-        ):
-            if source.get(api_key) not in (None, 0, "") and field not in compute:
-                compute[field] = source[api_key]
-        data["compute"] = compute
-        data["scheduling"] = _known_keys_only(source.get("scheduling"), SchedulingConfig)
-        return cls(**data)
+        return cls(
+            **fields_from_run_input(run_input, _known_keys(ComputeConfig), _known_keys(SchedulingConfig))
+        )
 
     def validate_for_submit(self) -> None:
-        """Raise RunConfigError unless the config can be launched: it needs an image and a command."""
+        """Raise RunConfigException unless the config can be launched: it needs an image and a command."""
         missing = [
             field
             for field, ok in (
@@ -329,46 +425,21 @@ class RunConfig(BaseModel):
         ]
         if missing:
             what = " and ".join(repr(field) for field in missing)
-            raise RunConfigError(
+            raise RunConfigException(
                 f"a run config needs {what} before it can be submitted"
                 + (" (or 'entrypoint' instead of 'command')" if "command" in missing else ""),
                 missing,
             )
         if self.name is not None and not _RUN_NAME.fullmatch(self.name):
-            raise RunConfigError(
+            raise RunConfigException(
                 f"name {self.name!r} is not a valid run name: use at most 63 lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit",
                 ["name"],
             )
 
     def to_run_input(self) -> dict[str, Any]:
-        """The camelCase `runInput` JSON object for `createRun`.
-
-        Top-level gpu_type/gpu_num/cpus/cluster are folded into `compute`; `entrypoint` stands in for an empty
-        `command`. NaN, infinity and values JSON cannot carry raise RunConfigError.
-        """
-        # Nested dicts are mutable, so values set after construction are checked again here.
-        check_json_value(self.parameters, "parameters")
-        check_json_value(self.metadata, "metadata")
-        run_input: dict[str, Any] = {}
-        if self.name is not None:
-            run_input["runName"] = self.name
-        if self.parent_name is not None:
-            run_input["parentName"] = self.parent_name
-        if self.image is not None:
-            run_input["image"] = self.image
-        run_input["command"] = self.command.strip() or self.entrypoint.strip()
-        run_input["envVariables"] = [
-            {"envKey": key, "envValue": value} for key, value in self.env_variables.items()
-        ]
-        run_input["parameters"] = copy.deepcopy(self.parameters)
-        run_input["integrations"] = [
-            _integration_to_api(entry, index) for index, entry in enumerate(self.integrations)
-        ]
-        run_input["compute"] = self.resolved_compute().to_api()
-        run_input["scheduling"] = self.scheduling.to_api()
-        run_input["metadata"] = copy.deepcopy(self.metadata)
-        return run_input
+        """The camelCase `runInput` JSON object for `createRun` (see `mcli.models.run_input.to_run_input`)."""
+        return to_run_input(self)
 
     def resolved_compute(self) -> ComputeConfig:
         """`compute` with the top-level gpu_type/gpu_num/cpus/cluster filled in."""
@@ -383,7 +454,7 @@ class RunConfig(BaseModel):
 def _string_keys(data: Mapping[Any, Any]) -> dict[str, Any]:
     for key in data:
         if not isinstance(key, str):
-            raise RunConfigError(f"run config keys must be strings, got {key!r}", [str(key)])
+            raise RunConfigException(f"run config keys must be strings, got {key!r}", [str(key)])
     return dict(data)
 
 
@@ -415,7 +486,7 @@ def _translate_legacy(data: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if result.get(new) is not None and result[new] != value:
-            raise RunConfigError(
+            raise RunConfigException(
                 f"{old!r} ({value!r}) conflicts with {new!r} ({result[new]!r}); set only {new!r}", [old]
             )
         result[new] = value
@@ -439,135 +510,9 @@ def _known_keys(model: type[BaseModel]) -> dict[str, str]:
     return keys
 
 
-def _known_keys_only(value: Any, model: type[BaseModel]) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        return {}
-    known = _known_keys(model)
-    return {known[key]: item for key, item in value.items() if key in known and item is not None}
-
-
 def _valid_keys_at(location: Sequence[str]) -> list[str]:
     if list(location) == ["compute"]:
         return list(_known_keys(ComputeConfig))
     if list(location) == ["scheduling"]:
         return list(_known_keys(SchedulingConfig))
     return [*RunConfig.model_fields, *_DEPRECATED_ALIASES]
-
-
-def _config_error(exc: ValidationError) -> RunConfigError:
-    """Rewrite pydantic's errors as one message per field; unknown keys get a "did you mean" hint."""
-    problems: list[str] = []
-    fields: list[str] = []
-    for error in exc.errors():
-        location = [str(part) for part in error["loc"]]
-        field = ".".join(location)
-        cause = error.get("ctx", {}).get("error")
-        fields.extend(cause.fields if isinstance(cause, RunConfigError) and cause.fields else [field])
-        if isinstance(cause, RunConfigError):
-            # Raised by our own checks, which already name the nested path.
-            problems.append(str(cause))
-        elif error["type"] == "extra_forbidden":
-            parent, key = location[:-1], location[-1]
-            valid = _valid_keys_at(parent)
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = (
-                f"did you mean {'.'.join([*parent, close[0]])!r}?"
-                if close
-                else f"valid fields are: {', '.join(sorted(valid))}"
-            )
-            problems.append(f"unknown field {field!r}; {hint}")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            message = f"{field}: {message}" if field else message
-            if error["type"] != "value_error":
-                # Type errors are clearer with the offending value; our own messages already describe it.
-                shown = repr(error["input"])
-                message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-            problems.append(message)
-    return RunConfigError("invalid run config: " + "; ".join(problems), fields)
-
-
-def _env_value(key: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        # YAML reads `DEBUG: true` as a bool; send the spelling the user wrote, not Python's "True".
-        return "true" if value else "false"
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return str(value)
-    raise ValueError(f"the value of {key!r} must be a string or a number, got {type(value).__name__}")
-
-
-def _normalize_env_variables(value: Any) -> dict[str, str]:
-    """Accept {NAME: value} or [{key|name: NAME, value: value}, ...]; return {NAME: "value"}."""
-    pairs: list[tuple[Any, Any]] = []
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, list | tuple):
-        for index, entry in enumerate(value):
-            if not (isinstance(entry, Mapping) and "value" in entry and ("key" in entry or "name" in entry)):
-                raise ValueError(
-                    f"item {index} must be a mapping with 'key' (or 'name') and 'value', got {entry!r}"
-                )
-            pairs.append((entry.get("key", entry.get("name")), entry["value"]))
-    else:
-        raise ValueError("must be a mapping {NAME: value} or a list of {key: NAME, value: value} mappings")
-    result: dict[str, str] = {}
-    for key, raw in pairs:
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"variable names must be non-empty strings, got {key!r}")
-        if key in result:
-            raise ValueError(f"variable {key!r} is given twice")
-        result[key] = _env_value(key, raw)
-    return result
-
-
-def _integration_type(entry: Any, index: int) -> str:
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"integration {index} must be a mapping, got {type(entry).__name__}")
-    kind = entry.get("integration_type", entry.get("type"))
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"integration {index} needs an 'integration_type' (e.g. git_repo)")
-    return kind
-
-
-def _camel(key: str) -> str:
-    # Only underscores start a new word: `git_repo` -> `gitRepo`, and `gitBranch` keeps its capital letter.
-    head, *rest = key.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _integration_to_api(entry: dict[str, Any], index: int) -> dict[str, Any]:
-    kind = _integration_type(entry, index)
-    params = entry.get("params")
-    if not isinstance(params, Mapping):
-        params = {key: value for key, value in entry.items() if key not in ("integration_type", "type")}
-    check_json_value(params, f"integrations[{index}]")
-    return {"type": kind, "params": {_camel(key): copy.deepcopy(value) for key, value in params.items()}}
-
-
-def check_json_value(value: Any, path: str) -> None:
-    """Raise unless `value` is plain JSON with finite numbers (json.dumps would emit invalid `NaN` tokens)."""
-    if isinstance(value, str | bool | int) or value is None:
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise RunConfigError(
-                f"{path or 'value'}: {value} is not allowed; JSON has no NaN or infinity", [path]
-            )
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise RunConfigError(f"{path or 'value'}: keys must be strings, got {key!r}", [path])
-            check_json_value(item, f"{path}.{key}" if path else key)
-        return
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            check_json_value(item, f"{path}[{index}]")
-        return
-    raise RunConfigError(
-        f"{path or 'value'}: {type(value).__name__} values cannot be sent as JSON "
-        f"(quote dates and times in YAML)",
-        [path],
-    )

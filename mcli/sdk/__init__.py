@@ -329,9 +329,9 @@ def stop_runs(
         reason (Optional[str]): Keyword only. Why the runs are stopped, shown with each run.
 
     Returns:
-        List[Run]: The runs with their status right after the request, usually STOPPING. STOPPED is reached
-        once each run's processes have ended, typically within seconds (up to about 40 seconds on a busy
-        cluster); `wait_for_run_status(run, "STOPPED")` waits for it.
+        List[Run]: The runs with their status right after the request: STOPPING or TERMINATING while their
+        processes end. STOPPED is reached once every process of a run has exited, typically within seconds (up
+        to about 40 seconds on a busy cluster); `wait_for_run_status(run, "STOPPED")` waits for it.
 
     Raises:
         NotFoundError: A name matches no run (a KubernetesException, 404); the message names it.

@@ -23,7 +23,7 @@ def test_run_prints_the_name_and_applies_overrides(cli: Cli) -> None:
     run = mcli.wait_for_run_status(name, "COMPLETED", timeout=30)
     assert (run.node_count, run.gpus, run.image) == (1, 0, "alpine:3")
     assert run.submitted_config is not None
-    assert run.submitted_config.env_variables == {"GREETING": "hello"}
+    assert run.submitted_config.env_variables == [{"key": "GREETING", "value": "hello"}]
 
 
 def test_cluster_override_reaches_the_server(cli: Cli) -> None:

@@ -127,7 +127,7 @@ def test_seed_fields_from_a_run_without_details() -> None:
 
 def test_config_without_details_is_built_from_known_fields() -> None:
     run = build(run_payload(maxRetries=3, maxDurationSeconds=5400, priority="low", preemptible=True))
-    assert run.config.name == "my-run"
+    assert run.config.name is None and run.name == "my-run"  # a config launches a new run under a new name
     assert run.config.compute == ComputeConfig(cluster="c0", gpus=8, gpu_type="a100", cpus=4, nodes=1)
     assert run.config.scheduling.max_retries == 3
     assert run.config.scheduling.max_duration == 1.5  # hours
@@ -138,7 +138,9 @@ def test_details_fill_in_config_metadata_nodes_lifecycle_and_events() -> None:
     run = build(run_payload(), details_payload())
     assert run.submitted_config is not None
     assert run.submitted_config.command == "python train.py"
-    assert run.config == run.submitted_config
+    # The config is what was submitted, minus the name: create_run(run.config) launches it again as a new run.
+    assert run.config == run.submitted_config.model_copy(update={"name": None})
+    assert run.submitted_config.name == run.name and run.config.name is None
     assert run.image == "mosaicml/composer"
     assert run.metadata == {"a": 1, "b": [2]}
     assert run.nodes == [RunNode(rank=0, name="node-a", status="Running"), RunNode(rank=None)]
@@ -175,7 +177,7 @@ def test_absent_optional_details_fields() -> None:
         ),
     )
     assert run.submitted_config is None and run.metadata is None and run.image is None
-    assert run.config.name == "my-run"
+    assert run.config.name is None and run.name == "my-run"  # a config launches a new run under a new name
 
 
 def test_unparseable_original_input_does_not_break_the_run() -> None:
@@ -279,7 +281,8 @@ def test_a_run_read_straight_from_json_equals_one_read_through_the_generated_mod
     via_models = Run.from_graphql(GetRunsPaginatedGetRunsPaginatedRuns.model_validate(payload))
     for field in dataclasses.fields(Run):
         assert getattr(direct, field.name) == getattr(via_models, field.name), field.name
-    assert direct.config.compute.gpus == 8 and direct.submitted_config == direct.config
+    assert direct.config.compute.gpus == 8 and direct.submitted_config is not None
+    assert direct.submitted_config.model_copy(update={"name": None}) == direct.config
 
 
 def test_every_field_is_set_when_a_run_is_read_from_json() -> None:

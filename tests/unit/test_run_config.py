@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import mcli
 from mcli.core.errors import MCLIException
 from mcli.models import ComputeConfig, RunConfig, RunConfigError, SchedulingConfig
 
@@ -18,7 +19,7 @@ def test_seed_defaults() -> None:
     assert config.name is None and config.image is None and config.cluster is None
     assert config.gpu_type is None and config.gpu_num is None and config.cpus is None
     assert config.partitions is None and config.optimization_level is None
-    assert config.integrations == [] and config.env_variables == {} and config.parameters == {}
+    assert config.integrations == [] and config.env_variables == [] and config.parameters == {}
     assert config.command == "" and config.entrypoint == ""
     assert config.scheduling == SchedulingConfig() and config.compute == ComputeConfig()
     assert config.metadata == {} and config.parent_name is None
@@ -50,7 +51,7 @@ def test_from_dict_with_every_field() -> None:
         }
     )
     assert config.name == "my-run" and config.gpu_num == 8 and config.cluster == "c1"
-    assert config.env_variables == {"FOO": "bar"}
+    assert config.env_variables == [{"key": "FOO", "value": "bar"}]
     assert config.scheduling.max_retries == 2 and config.scheduling.priority == "low"
     assert config.parameters["nested"] == {"a": [1, 2]}
     assert config.parent_name == "parent"
@@ -109,7 +110,7 @@ def test_null_collections_mean_defaults() -> None:
             "command": None,
         }
     )
-    assert config.env_variables == {} and config.parameters == {} and config.command == ""
+    assert config.env_variables == [] and config.parameters == {} and config.command == ""
 
 
 # --- deprecated aliases -------------------------------------------------------------------------------------
@@ -162,12 +163,12 @@ def test_ignored_seed_fields_warn_but_are_kept() -> None:
     ],
 )
 def test_env_variables_accept_a_mapping_or_a_list(value: Any) -> None:
-    assert RunConfig(env_variables=value).env_variables == {"FOO": "bar", "N": "1"}
+    assert RunConfig(env_variables=value).env_variables == [{"key": "FOO", "value": "bar"}, {"key": "N", "value": "1"}]
 
 
 def test_env_values_become_strings_with_yaml_spelling_for_booleans() -> None:
     config = RunConfig(env_variables={"A": 1, "B": 1.5, "C": True, "D": False})
-    assert config.env_variables == {"A": "1", "B": "1.5", "C": "true", "D": "false"}
+    assert {e["key"]: e["value"] for e in config.env_variables} == {"A": "1", "B": "1.5", "C": "true", "D": "false"}
 
 
 @pytest.mark.parametrize(
@@ -318,7 +319,7 @@ def test_from_file_reads_yaml(tmp_path: Path) -> None:
     )
     config = RunConfig.from_file(path)
     assert config.name == "my-run" and config.compute.gpus == 8
-    assert config.env_variables == {"FOO": "bar"}
+    assert config.env_variables == [{"key": "FOO", "value": "bar"}]
     assert config.command == "echo hi\n"
     assert RunConfig.from_file(str(path)) == config
 
@@ -444,8 +445,13 @@ def test_to_run_input_shape() -> None:
 
 
 def test_to_run_input_is_plain_json() -> None:
+    # What the server receives is exactly what json round-trips: a tuple arrives as a list, text unchanged.
     config = RunConfig(image="img", command="x", parameters={"t": (1, 2)}, metadata={"u": "ü"})
-    json.dumps(config.to_run_input(), allow_nan=False)
+    sent = json.loads(json.dumps(config.to_run_input(), allow_nan=False))
+    assert sent["parameters"] == {"t": [1, 2]} and sent["metadata"] == {"u": "ü"}
+    assert sent == json.loads(json.dumps(sent))
+    with pytest.raises(mcli.RunConfigException, match=r"parameters\.x"):
+        RunConfig(image="img", command="x", parameters={"x": float("inf")}).to_run_input()
 
 
 def test_to_run_input_minimal_omits_unset_keys() -> None:
@@ -526,7 +532,7 @@ def test_from_run_input_tolerates_unknown_keys_nulls_and_old_layouts() -> None:
         }
     )
     assert config.name == "r" and config.parent_name is None
-    assert config.env_variables == {"A": "3"}
+    assert config.env_variables == [{"key": "A", "value": "3"}]
     assert config.scheduling == SchedulingConfig(priority="low")
     # Legacy top-level compute keys move into compute; cpus 0 was the old "unset" default.
     assert config.compute == ComputeConfig(instance="x", gpu_type="a100", gpus=8, cluster="c1")
