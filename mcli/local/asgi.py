@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mcli.local.auth import Authenticator, AuthResult
-from mcli.local.fastpath import runs_page
+from mcli.local.fastpath import log_stream, runs_page
 from mcli.local.limits import Limits, estimate_cost, introspection_list_sizes
 from mcli.local.records import User
 from mcli.local.schema import format_error
@@ -524,10 +524,23 @@ class WsSession:
             result = await self.app.execute_parsed(parsed, data, self.user)
             await self.send_data(op_id, result)
             return False
+        context = {"user": self.user, "engine": self.app.engine}
+        if not self.app._validate(self.app.schema, parsed.document):
+            # Log followers skip graphql-core's per-event execution (same payloads; it steps aside otherwise).
+            fast = await log_stream(self.app.schema, parsed.document, data, context)
+            if fast is not None:
+                try:
+                    async for message in fast:
+                        await self.send_data(op_id, message)
+                        if self.closed:
+                            break
+                finally:
+                    await fast.aclose()
+                return False
         _, stream = await subscribe(
             self.app.schema,
             data,
-            context_value={"user": self.user, "engine": self.app.engine},
+            context_value=context,
             query_document=parsed.document,
             debug=False,
             logger=_quiet.name,

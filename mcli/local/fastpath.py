@@ -15,7 +15,7 @@ checks, and only on a document that passed validation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,10 +33,64 @@ if TYPE_CHECKING:
     from mcli.local.engine import Engine
 
 ROOT_FIELD = "getRunsPaginated"
+LOG_SUBSCRIPTION = "getRunLogsV2"
 # Whether values of a type are read as mappings (as the resolvers decide it), per type: an ABC check per field
 # of every run would cost more than the read itself.
 _IS_MAPPING: dict[type, bool] = {}
 _INT_RANGE = range(-(2**31), 2**31)
+
+
+async def log_stream(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    data: Mapping[str, Any],
+    context: dict[str, Any],
+) -> AsyncGenerator[dict[str, Any], None] | None:
+    """The `{"data": ...}` payloads of a getRunLogsV2 subscription, or None when graphql-core should run it.
+
+    A follower of a live run gets one message per line it prints; with a hundred followers, graphql-core's
+    per-event execution of the document was most of the server's work. The source stream is the schema's own
+    (so a bad request fails the same way, through graphql-core, when None sends it there).
+    """
+    from graphql import OperationType, get_operation_ast
+    from graphql.execution.values import get_argument_values, get_variable_values
+
+    operation = get_operation_ast(document, data.get("operationName"))
+    if operation is None or operation.operation != OperationType.SUBSCRIPTION or schema.subscription_type is None:
+        return None
+    variables = get_variable_values(schema, operation.variable_definitions or (), data.get("variables") or {})
+    if isinstance(variables, list):
+        return None
+    collector = _Collector(document, variables)
+    try:
+        root = collector.collect(schema.subscription_type, [operation.selection_set])
+        if len(root) != 1:
+            return None
+        ((key, nodes),) = root.items()
+        field = schema.subscription_type.fields.get(nodes[0].name.value)
+        if nodes[0].name.value != LOG_SUBSCRIPTION or field is None or field.subscribe is None:
+            return None
+        info = _Context(context)
+        args = get_argument_values(field, nodes[0], variables)
+        complete = _Completer(schema, collector, info, context["engine"]).compile(field.type, nodes)
+        source = await field.subscribe(None, info, **args)
+    except _StepAside:
+        return None
+    except Exception:  # the request's error is graphql-core's to report, in its words
+        return None
+    resolve = field.resolve
+
+    async def payloads() -> AsyncGenerator[dict[str, Any], None]:
+        try:
+            async for event in source:
+                value = resolve(event, info, **args) if resolve is not None else event
+                yield {"data": {key: complete(value)}}
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+
+    return payloads()
 
 
 class _StepAside(Exception):

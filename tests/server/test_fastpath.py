@@ -180,3 +180,58 @@ def test_it_steps_aside_for_errors_and_other_queries(
 ) -> None:
     fast, _ = _both(world, query, variables)
     assert fast is None
+
+
+LOGS_ALIASED = """
+subscription Logs($i: GetRunLogsInput!) {
+  ... on Subscription { stream: getRunLogsV2(getRunLogsInput: $i) { __typename end: endOffset chunk endOffset } }
+}
+"""
+
+
+async def _collect(stream: Any) -> list[Any]:
+    return [item async for item in stream]
+
+
+@pytest.mark.parametrize(
+    "query", [document("get_run_logs"), LOGS_ALIASED], ids=["ours", "aliased"]
+)
+@pytest.mark.parametrize(
+    "log_input",
+    [{"name": "two-nodes"}, {"name": "two-nodes", "nodeRank": 1, "timestamps": True}, {"name": "two-nodes", "tail": 1, "follow": True}],
+    ids=["rank-0", "rank-1-timestamps", "tail"],
+)
+def test_log_payloads_match_the_executor(
+    world: tuple[Any, dict[str, Any], str], query: str, log_input: dict[str, Any]
+) -> None:
+    from ariadne import subscribe
+    from graphql import parse
+
+    from mcli.local.fastpath import log_stream
+
+    schema, context, _ = world
+    key = "i" if query is LOGS_ALIASED else "getRunLogsInput"
+    data = {"query": query, "variables": {key: log_input}}
+
+    async def both() -> tuple[list[Any], list[Any]]:
+        fast = await log_stream(schema, parse(query), data, context)
+        assert fast is not None, "the fast path stepped aside"
+        ok, stream = await subscribe(schema, data, context_value=context, error_formatter=format_error)
+        assert ok, stream
+        slow = [{"data": item.data} async for item in stream]  # type: ignore[union-attr]
+        return await _collect(fast), slow
+
+    fast, slow = asyncio.run(both())
+    assert fast and json.dumps(fast) == json.dumps(slow)
+
+
+def test_a_bad_log_request_is_left_to_the_executor(world: tuple[Any, dict[str, Any], str]) -> None:
+    from graphql import parse
+
+    from mcli.local.fastpath import log_stream
+
+    schema, context, _ = world
+    query = document("get_run_logs")
+    for log_input in ({"name": "no-such-run"}, {"name": "two-nodes", "nodeRank": 5}):
+        data = {"query": query, "variables": {"getRunLogsInput": log_input}}
+        assert asyncio.run(log_stream(schema, parse(query), data, context)) is None
