@@ -42,6 +42,7 @@ COLD_RUNS = 50  # what `mcli get runs` lists in the cold figures
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` from a checkout
 
 import daemon_bench  # noqa: E402
+import ray_bench  # noqa: E402
 
 from mcli.local.logs import MAX_CHUNK  # noqa: E402
 from mcli.local.records import Resumption, Run  # noqa: E402
@@ -654,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--ray", action="store_true", help="also measure the Ray executor (bench/ray_bench.py)")
     parser.add_argument(
         "--sections", nargs="+", choices=SECTIONS, help="measure only these sections (default: all)"
     )
@@ -666,13 +668,19 @@ def main(argv: list[str] | None = None) -> int:
     results_path = args.out / "results.json"
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results) + "\n" + daemon_bench.markdown(results["local_daemon"])
+    if args.ray:
+        log("measuring the Ray executor on a simulated 3-node cluster (bench/ray_bench.py)")
+        results["ray"] = ray_bench.measure(reps=1 if args.quick else 5)
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        table += "\n" + ray_bench.markdown(results["ray"])
     (args.out / "results.md").write_text(table)
     print(table)
     if not args.no_chart:
         print(chart(results_path, args.out / "results.png"))
     if args.quick:
         return 0  # no timed assertions in the smoke test
-    return 1 if any(goal["status"] == "FAIL" for goal in results["goals"]) else 0
+    goals = results["goals"] + (results["ray"]["goals"] if args.ray else [])
+    return 1 if any(goal["status"] == "FAIL" for goal in goals) else 0
 
 
 if __name__ == "__main__":

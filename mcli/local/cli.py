@@ -18,6 +18,7 @@ from typing import Any
 
 from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive
 from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, running_daemon, stop_daemon
+from mcli.local.executors import EXECUTORS
 from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
 from mcli.local.server import (
@@ -132,6 +133,18 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
         help="largest request body or websocket message accepted; larger gets 413 (default: %(default)s)",
     )
     serve.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: runs are processes on this machine; ray: runs are actors on a Ray cluster, one node rank "
+        "per Ray node (needs the `ray` extra) (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster's HEAD:6379, as `ray start --head` prints it, or auto",
+    )
+    serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default="info",
@@ -243,6 +256,8 @@ def _serve(args: argparse.Namespace) -> int:
         max_concurrent_runs=args.max_concurrent_runs,
         stop_grace_seconds=args.stop_grace_seconds,
         limits=dataclasses.replace(Limits(), max_request_bytes=args.max_request_bytes),
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
     def listening(endpoint: str) -> None:

@@ -96,6 +96,11 @@ def rank_environment(run: Run, rank: int, placement: Placement, parameters_path:
 MAX_RESUMPTIONS = 100
 
 
+def execution_key(run_id: str, execution_index: int) -> str:
+    """What an executor names an execution's placement and ranks by (unique per execution of a run)."""
+    return f"{run_id}-{execution_index}"
+
+
 def latest_index(run: Run) -> int:
     """The execution index of the run's latest resumption (the one that is running or ran last)."""
     return run.resumptions[-1].execution_index if run.resumptions else 0
@@ -108,7 +113,9 @@ def running_time_left(run: Run, at: float) -> float | None:
         return None
     *earlier, current = run.resumptions
     assert current.start_time is not None
-    used = sum(r.end_time - r.start_time for r in earlier if r.start_time is not None and r.end_time is not None)
+    used = sum(
+        r.end_time - r.start_time for r in earlier if r.start_time is not None and r.end_time is not None
+    )
     return run.max_duration_seconds - used - (at - current.start_time)
 
 
@@ -125,6 +132,7 @@ class ActiveRun:
     waiters: list[asyncio.Task[None]] = field(default_factory=list)
     stop_reason: str | None = None
     failure: Failure | None = None
+    ending: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first stop or failure
     task: asyncio.Task[None] | None = None
     killer: asyncio.Task[None] | None = None
     deadline: asyncio.Task[None] | None = None
@@ -155,6 +163,7 @@ class RunLifecycle:
         self._active: dict[str, ActiveRun] = {}
         self._status_events: dict[str, asyncio.Event] = {}
         self._shutting_down = False
+        executor.capacity_changed = self._schedule
 
     # -- startup / shutdown -----------------------------------------------------------------------------
 
@@ -169,7 +178,7 @@ class RunLifecycle:
                 found = (
                     None
                     if run.status in ("PENDING", "QUEUED")
-                    else self.executor.reattach(run.id, run.nodes, handles)
+                    else self.executor.reattach(execution_key(run.id, index), run.nodes, handles)
                 )
             except SystemFailure as exc:
                 self._fail_unattached(run, f"{restarted} and could not re-attach to it: {exc}")
@@ -187,6 +196,9 @@ class RunLifecycle:
             if run.status == "TERMINATING":
                 self._begin_stop(active, run.reason or "Stopped")
             else:
+                if run.status == "STARTING":  # every rank had started when the previous server died
+                    self.set_status(run.id, "RUNNING")
+                    self.store.add_event(run.id, index, "STARTED", now(), f"Run {run.name} started")
                 self._arm_deadline(active)
             active.task = asyncio.get_running_loop().create_task(self._execute(active, resumed=True))
 
@@ -253,7 +265,8 @@ class RunLifecycle:
             run = self.store.get_run(run_id)
             placement = None
             if self.max_concurrent_runs is None or len(self._active) < self.max_concurrent_runs:
-                placement = self.executor.place(run.id, run.nodes, run.gpus // run.nodes)
+                key = execution_key(run.id, latest_index(run))
+                placement = self.executor.place(key, run.nodes, run.gpus // run.nodes)
             if placement is None:
                 if run.status == "PENDING":
                     self.set_status(run_id, "QUEUED", "Waiting for capacity on the local cluster")
@@ -282,7 +295,10 @@ class RunLifecycle:
             for helper in (active.killer, active.deadline):
                 if helper is not None:
                     helper.cancel()
-            self.executor.release(active.placement)
+            try:
+                await self.executor.release(active.placement)
+            except Exception:  # the run has ended either way; what is left is the executor's to clear
+                log.exception("could not release the placement of run %s", run.name)
             del self._active[run.id]
             status, reason = self._run_outcome(active)
             # A run being stopped (by a user, its time limit or a shutdown) is never resumed.
@@ -292,7 +308,9 @@ class RunLifecycle:
 
     # -- how an execution ends: resumed, or the run ends ----------------------------------------------------
 
-    def _conclude(self, run: Run, index: int, status: str, reason: str | None, failure: Failure | None) -> None:
+    def _conclude(
+        self, run: Run, index: int, status: str, reason: str | None, failure: Failure | None
+    ) -> None:
         """Record how execution `index` ended. A failure the run's retry policy covers begins a new execution
         (PENDING, then scheduled like a new run); anything else (and every stop) ends the run with this status."""
         how = self._retry_policy(run.id, failure) if status == "FAILED" else None
@@ -312,7 +330,9 @@ class RunLifecycle:
         )
         pending = f"Resuming after {why} ({budget}): {failure.reason}"
         new_index = self.store.add_resumption(run.id, at, pending, how)
-        self.store.add_event(run.id, new_index, "REQUEUED", at, f"Run {run.name} resumed as resumption {new_index}")
+        self.store.add_event(
+            run.id, new_index, "REQUEUED", at, f"Run {run.name} resumed as resumption {new_index}"
+        )
         self._notify(run.id)
         self.submit(run.id)
 
@@ -341,21 +361,20 @@ class RunLifecycle:
     async def _start_ranks(self, active: ActiveRun) -> None:
         run, placement = active.run, active.placement
         self.set_status(run.id, "STARTING")
-        await self.executor.prepare(placement)
+        if not await self._prepared(active):
+            return
         run_dir = self.data_dir / "runs" / run.id
         work_dir = run_dir / "work"
-        work_dir.mkdir(parents=True, exist_ok=True)
         params_path = run_dir / "parameters.json"
-        params_path.write_text(json.dumps(run.run_input.get("parameters", {}), indent=2) + "\n")
+        files = {str(params_path): json.dumps(run.run_input.get("parameters", {}), indent=2) + "\n"}
         for rank in range(run.nodes):
             if active.stop_reason is not None or active.failure is not None:
                 break
             self.store.put_node(run.id, active.execution_index, rank, placement.node_names[rank], "STARTING")
             sink = self.logs.writer(self.logs.path(run.id, active.execution_index, rank))
             try:
-                launch = RankLaunch(
-                    rank, run.command, rank_environment(run, rank, placement, params_path), work_dir
-                )
+                env = rank_environment(run, rank, placement, params_path)
+                launch = RankLaunch(rank, run.command, env, work_dir, files)
                 proc = await self.executor.start(placement, launch)
             except BaseException:
                 self.logs.finish(sink.path)
@@ -373,6 +392,21 @@ class RunLifecycle:
             self._arm_deadline(active)
         elif active.stop_reason is not None:
             self._begin_stop(active, active.stop_reason)
+
+    async def _prepared(self, active: ActiveRun) -> bool:
+        """Wait for the executor to hold the placement, unless the run is stopped first."""
+        preparing = asyncio.ensure_future(self.executor.prepare(active.placement))
+        ending = asyncio.ensure_future(active.ending.wait())
+        try:
+            await asyncio.wait({preparing, ending}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ending.cancel()
+            if not preparing.done():
+                preparing.cancel()
+        if not preparing.done() or preparing.cancelled():
+            return False
+        preparing.result()  # raises SystemFailure
+        return True
 
     async def _follow_rank(self, active: ActiveRun, rank: int, proc: RankProcess, sink: LogFile) -> None:
         """Copy a rank's output into its log as it arrives, then record how it ended."""
@@ -400,6 +434,7 @@ class RunLifecycle:
         if active.failure is not None:
             return
         active.failure = failure
+        active.ending.set()
         self._signal_all(active, signal.SIGTERM)
         if active.killer is None:
             active.killer = asyncio.get_running_loop().create_task(self._kill_later(active))
@@ -437,6 +472,7 @@ class RunLifecycle:
     def _begin_stop(self, active: ActiveRun, reason: str) -> None:
         if active.stop_reason is None:
             active.stop_reason = reason
+        active.ending.set()
         if active.run.id in self._active and self.store.get_run(active.run.id).status != "TERMINATING":
             self.set_status(active.run.id, "TERMINATING", reason)
         self._signal_all(active, signal.SIGTERM)
@@ -463,8 +499,12 @@ class RunLifecycle:
         run = self.store.get_run(active.run.id)
         left = running_time_left(run, now())
         if left is not None and run.max_duration_seconds is not None:
-            reason = f"Run {run.name} reached its maximum duration of {describe_limit(run.max_duration_seconds)}"
-            active.deadline = asyncio.get_running_loop().create_task(self._expire(active, max(0.0, left), reason))
+            reason = (
+                f"Run {run.name} reached its maximum duration of {describe_limit(run.max_duration_seconds)}"
+            )
+            active.deadline = asyncio.get_running_loop().create_task(
+                self._expire(active, max(0.0, left), reason)
+            )
 
     async def _expire(self, active: ActiveRun, delay: float, reason: str) -> None:
         await asyncio.sleep(delay)

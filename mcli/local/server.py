@@ -274,6 +274,8 @@ class LocalServer:
         stop_grace_seconds: float = 5.0,
         keepalive_seconds: float = 12.0,
         limits: Limits | None = None,
+        executor: str = "local",
+        ray_address: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
         self.host = host
@@ -287,6 +289,8 @@ class LocalServer:
             stop_grace_seconds=stop_grace_seconds,
             keepalive_seconds=keepalive_seconds,
             limits=limits or Limits(),
+            executor=executor,
+            ray_address=ray_address,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

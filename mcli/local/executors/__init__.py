@@ -9,7 +9,7 @@ from pathlib import Path
 from mcli.local.executors.base import Executor
 from mcli.local.placement import Capacity
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 
 
 def create_executor(
@@ -19,4 +19,8 @@ def create_executor(
         from mcli.local.executors.local import LocalProcessExecutor
 
         return LocalProcessExecutor(capacity)
+    if kind == "ray":
+        from mcli.local.executors.ray_executor import RayExecutor
+
+        return RayExecutor(ray_address or "auto", capacity, data_dir)
     raise ValueError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")

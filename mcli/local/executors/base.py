@@ -9,7 +9,7 @@ re-attaches to ranks that outlived a server restart. It never imports the engine
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,12 +34,23 @@ class SystemFailure(Exception):
 
 @dataclass(frozen=True)
 class RankLaunch:
-    """Everything a rank's command needs; the environment is complete (the executor adds nothing)."""
+    """Everything a rank's command needs. The environment is complete but for what only the executor knows on
+    the rank's node (Ray's CUDA_VISIBLE_DEVICES); `files` (path -> text) are written on the rank's node before the
+    command starts in `work_dir`."""
 
     rank: int
     command: str
     env: Mapping[str, str]
     work_dir: Path
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+def prepare_work_dir(work_dir: str | Path, files: Mapping[str, str]) -> None:
+    """Create the rank's work dir and write its files (on the node the rank runs on)."""
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ class Placement:
     for rank i's environment (its devices); `master_addr` is rank 0's address.
     """
 
-    run_id: str
+    key: str  # unique per execution of a run: what the executor names its placement and ranks by
     node_names: list[str]
     rank_env: list[dict[str, str]]
     master_addr: str
@@ -86,13 +97,15 @@ class RankProcess(ABC):
 
 class Executor(ABC):
     name: str
+    # Set by the lifecycle: call when runs that did not fit may fit now for a reason other than a run ending.
+    capacity_changed: Callable[[], None] = staticmethod(lambda: None)
 
     @abstractmethod
     def capacity(self) -> Capacity:
         """The cluster as it is now: what a run is checked against at create time."""
 
     @abstractmethod
-    def place(self, run_id: str, nodes: int, gpus_per_rank: int) -> Placement | None:
+    def place(self, key: str, nodes: int, gpus_per_rank: int) -> Placement | None:
         """Reserve `nodes` ranks of `gpus_per_rank` GPUs, each on its own node when GPUs are asked for; None when
         they do not all fit now."""
 
@@ -105,12 +118,13 @@ class Executor(ABC):
         """Start one rank; raises SystemFailure when the platform cannot."""
 
     @abstractmethod
-    def release(self, placement: Placement) -> None:
-        """Free the placement once every rank has ended (and clear anything left of the run)."""
+    async def release(self, placement: Placement) -> None:
+        """Free the placement once every rank has ended (or when it was never started), and clear anything left
+        of the run on its nodes."""
 
     @abstractmethod
     def reattach(
-        self, run_id: str, world_size: int, handles: Mapping[int, dict[str, Any]]
+        self, key: str, world_size: int, handles: Mapping[int, dict[str, Any]]
     ) -> tuple[Placement, dict[int, RankProcess]] | None:
         """Find a previous server's ranks again. None when this executor's ranks cannot outlive the server (what
         is left of them is killed); raises SystemFailure when they should have but are gone."""

@@ -10,7 +10,15 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from mcli.local.executors.base import Executor, LogSink, Placement, RankExit, RankLaunch, RankProcess
+from mcli.local.executors.base import (
+    Executor,
+    LogSink,
+    Placement,
+    RankExit,
+    RankLaunch,
+    RankProcess,
+    prepare_work_dir,
+)
 from mcli.local.placement import Capacity, Placer, RankSlot
 from mcli.local.process import ChildProcess, proc_start_time
 from mcli.local.timeutil import now
@@ -54,12 +62,12 @@ class LocalProcessExecutor(Executor):
     def capacity(self) -> Capacity:
         return self._capacity
 
-    def place(self, run_id: str, nodes: int, gpus_per_rank: int) -> Placement | None:
+    def place(self, key: str, nodes: int, gpus_per_rank: int) -> Placement | None:
         slots = self.placer.place(nodes, gpus_per_rank)
         if slots is None:
             return None
         return Placement(
-            run_id=run_id,
+            key=key,
             node_names=[f"{self._capacity.cluster_name}-node-{slot.node_index}" for slot in slots],
             rank_env=[{"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in slot.gpu_ids)} for slot in slots],
             master_addr="127.0.0.1",
@@ -71,14 +79,15 @@ class LocalProcessExecutor(Executor):
         return None  # the placer's bookkeeping is the reservation
 
     async def start(self, placement: Placement, launch: RankLaunch) -> RankProcess:
+        prepare_work_dir(launch.work_dir, launch.files)
         return LocalRank(ChildProcess(launch.command, cwd=launch.work_dir, env=launch.env))
 
-    def release(self, placement: Placement) -> None:
+    async def release(self, placement: Placement) -> None:
         slots: list[RankSlot] = placement.detail
         self.placer.release(slots)
 
     def reattach(
-        self, run_id: str, world_size: int, handles: Mapping[int, dict[str, Any]]
+        self, key: str, world_size: int, handles: Mapping[int, dict[str, Any]]
     ) -> tuple[Placement, dict[int, RankProcess]] | None:
         # A rank's output pipe died with the previous server, so its process cannot be followed: kill what is left.
         for handle in handles.values():
