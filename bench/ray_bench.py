@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python bench/ray_bench.py` from a checkout
 
-KEY = "ray-bench-key"
+KEY = "ray-bench-key-0123456789"
 THROUGHPUT_BYTES = 200 * 1024 * 1024
 LATENCY_LINES = 300
 GOALS = {
@@ -53,20 +53,22 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _start_server(data_dir: Path, address: str) -> tuple[subprocess.Popen[str], str]:
+def _start_server(data_dir: Path, address: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     args = [sys.executable, "-m", "mcli.local", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     args += ["--api-key", KEY, "--executor", "ray", "--ray-address", address, "--log-level", "warning"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
+    data_dir.mkdir(parents=True)
+    output = data_dir.parent / "server.log"
+    with open(output, "wb") as sink:  # a file, not a pipe: nobody has to drain it
+        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line or line.startswith("API key file:"):
-            break
-    if proc.poll() is not None:
-        raise RuntimeError("the Ray server did not start")
-    return proc, f"http://127.0.0.1:{port}/graphql"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if b"mcli local server listening on" in output.read_bytes():
+            return proc, f"http://127.0.0.1:{port}/graphql"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("the Ray server did not start:\n" + output.read_text()[-4000:])
 
 
 def _submit_to_running(reps: int) -> list[float]:

@@ -17,7 +17,7 @@ from typing import Any
 import mcli
 from mcli import RunStatus
 
-KEY = "ray-test-key"
+KEY = "ray-test-key-0123456789"
 GPUS_PER_NODE = 2
 # Nodes report a lost heartbeat within ~1 s instead of Ray's default 30 s, so a removed node fails its run quickly.
 FAST_HEALTH_CHECKS = {
@@ -56,25 +56,36 @@ class RayServer:
         self.stop_grace_seconds = stop_grace_seconds
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}/graphql"
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RayServer:
-        args = [sys.executable, "-m", "mcli.local", "serve", "--port", str(self.port)]
+        args = [
+            sys.executable,
+            "-m",
+            "mcli.local",
+            "serve",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         args += ["--data-dir", str(self.data_dir), "--api-key", KEY, "--executor", "ray"]
         args += ["--ray-address", self.address, "--stop-grace-seconds", str(self.stop_grace_seconds)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        lines = []
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        output = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        with open(output, "ab") as sink:  # a file, not a pipe: nobody has to drain it
+            start = sink.tell()
+            self.proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if line.startswith("API key file:"):
-                return self
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with open(output, "rb") as log:
+                log.seek(start)
+                if b"mcli local server listening on" in log.read():
+                    return self
+            time.sleep(0.05)
         self.proc.kill()
-        raise AssertionError("the Ray server did not start:\n" + "\n".join(lines))
+        self.proc.wait()
+        raise AssertionError("the Ray server did not start:\n" + output.read_text()[-4000:])
 
     def kill(self) -> None:
         """SIGKILL: the server dies mid-run without stopping anything."""
@@ -90,8 +101,6 @@ class RayServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 def processes_matching(marker: str) -> list[int]:
