@@ -1,6 +1,7 @@
 """`mcli init`, `mcli set api-key`, `mcli local`, and --help on every command."""
 
 import argparse
+import json
 import re
 import stat
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mcli.local import LocalServer
 from mcli.local.cli import register as register_local
 
 from .helpers import Cli
@@ -81,9 +83,18 @@ def test_set_a_malformed_api_key_is_one_line(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_init_creates_the_config_file(cli: Cli, tmp_path: Path) -> None:
-    result = cli("init", env={"MCLI_CONFIG_DIR": str(tmp_path / "new")})
+    env = {"MCLI_CONFIG_DIR": str(tmp_path / "new"), "MOSAICML_API_KEY": ""}
+    result = cli("init", env=env)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "new" / "mcli_config").exists()
+    path = tmp_path / "new" / "mcli_config"
+    # Private from the start (it will hold a key), and valid YAML the official client reads: no key yet.
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert not yaml.safe_load(path.read_text())
+    # init never overwrites: a key saved meanwhile survives a second init.
+    assert cli("set", "api-key", "kept-key-0123456789", env=env).returncode == 0
+    assert cli("init", env=env).returncode == 0
+    assert yaml.safe_load(path.read_text())["MOSAICML_API_KEY"] == "kept-key-0123456789"
 
 
 def test_a_wrong_api_key_is_one_line(cli: Cli) -> None:
@@ -92,10 +103,17 @@ def test_a_wrong_api_key_is_one_line(cli: Cli) -> None:
     assert result.stderr == "mcli: error: Unauthorized: missing or unknown API key\n"
 
 
-def test_local_add_user_prints_a_key(cli: Cli, tmp_path: Path) -> None:
+def test_local_add_user_prints_a_key_that_works(cli: Cli, tmp_path: Path) -> None:
     result = cli("local", "add-user", "alice@example.com", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip()) >= 20
+    key = result.stdout.strip()
+    assert len(key) >= 20
+    with LocalServer(data_dir=tmp_path) as server:
+        env = {"MOSAICML_API_ENDPOINT": server.endpoint, "MOSAICML_API_KEY": key}
+        listed = cli("get", "runs", "-o", "json", env=env)
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr  # alice's (empty) runs
+        refused = cli("get", "runs", env={**env, "MOSAICML_API_KEY": key[:-1] + ("x" if key[-1] != "x" else "y")})
+        assert refused.returncode == 1 and "Unauthorized" in refused.stderr
 
 
 def test_a_command_is_required(cli: Cli) -> None:
