@@ -63,7 +63,7 @@ def test_timeout_raises_timeout_error(server: MapiServer) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError, match=r"wait_for_run_status\('.*', 'COMPLETED'\) did not finish within 0.2 s"):
         mcli.wait_for_run_status(run, "COMPLETED", timeout=0.2)
-    with pytest.raises(TimeoutError, match="get_runs did not finish within 0.0001 s"):
+    with pytest.raises(TimeoutError, match=r"get_runs did not finish within 0\.0001 s"):
         mcli.get_runs(timeout=0.0001)
     assert time.monotonic() - started < 2
     with pytest.raises(ValueError, match="timeout"):
