@@ -24,6 +24,7 @@ from mcli.local.placement import Capacity
 from mcli.local.server import (
     DEFAULT_DATA_DIR,
     DEFAULT_EMAIL,
+    DataDirInUse,
     ServeOptions,
     add_user,
     bootstrap,
@@ -293,6 +294,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         run_forever(options, args.host, args.port, listening)
+    except DataDirInUse as error:
+        raise CLIError(str(error)) from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise CLIError(

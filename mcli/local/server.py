@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_DATA_DIR = Path("~/.mosaic/local-server")
 DEFAULT_EMAIL = "local@mcli.local"
 DB_NAME = "mcli-local.db"
+LOCK_NAME = "server.lock"
 # Where versions before keys were stored hashed only kept the default key in plain text; removed on start.
 LEGACY_KEY_FILE = "api_key"
 
@@ -128,12 +130,49 @@ class ServeOptions:
     session_key: str | None = None
 
 
+class DataDirInUse(RuntimeError):
+    """Another server is serving from the same data dir."""
+
+
+@contextlib.contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """One server per data dir: a second one would take the first one's runs for leftovers and kill them.
+
+    An flock, so the kernel releases it when the server exits, however it exits; its file names the holder.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise DataDirInUse(
+                f"another mcli local server (pid {holder}) is serving from {data_dir}; stop it first (if it is "
+                "the local daemon of MOSAICML_API_ENDPOINT=local: `mcli local stop`), or use another --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 async def serve(
     options: ServeOptions,
     sock: socket.socket,
     on_ready: Callable[[Any, Engine], None],
 ) -> None:
     """Serve until the uvicorn server handed to `on_ready` is told to exit; then stop every run."""
+    with data_dir_lock(options.data_dir):
+        await _serve_locked(options, sock, on_ready)
+
+
+async def _serve_locked(
+    options: ServeOptions,
+    sock: socket.socket,
+    on_ready: Callable[[Any, Engine], None],
+) -> None:
     import uvicorn
 
     from mcli.local.asgi import MapiApp

@@ -6,11 +6,13 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 from conftest import LocalUser
 
 from mcli.local.daemon import wait_gone
+from mcli.local.spawn import start_server_process, stop_server_process
 
 LAUNCH = """
 import mcli
@@ -138,3 +140,33 @@ def test_the_key_stays_out_of_the_data_dir_and_the_runs(local_user: LocalUser) -
     files = [path for path in local_user.data_dir.rglob("*") if path.is_file()]
     assert local_user.data_dir / "daemon.log" in files
     assert [path for path in files if daemon.api_key.encode() in path.read_bytes()] == []
+
+
+def test_one_server_per_data_dir(local_user: LocalUser, tmp_path: Path) -> None:
+    """A foreground `mcli local serve` over the daemon's data dir would take its runs for leftovers: it refuses."""
+    launched = local_user.python(
+        'import mcli; mcli.create_run(mcli.RunConfig(name="busy", image="x", command="sleep 60"))\n'
+        'mcli.wait_for_run_status("busy", "RUNNING", timeout=30)'
+    )
+    assert launched.returncode == 0, launched.stderr
+    daemon = local_user.daemon()
+    assert daemon is not None
+    refused = local_user.mcli("local", "serve", "--port", "0")
+    assert refused.returncode == 1
+    assert f"another mcli local server (pid {daemon.pid}) is serving from {local_user.data_dir}" in refused.stderr
+    assert "mcli local stop" in refused.stderr
+    still = local_user.python('import mcli; print(mcli.get_runs(["busy"])[0].status.value)')
+    assert still.stdout == "RUNNING\n", still.stderr
+    assert local_user.mcli("local", "stop", "--force").returncode == 0
+
+    # And the other way round: the daemon does not start over a data dir a foreground server holds.
+    foreground = start_server_process(["--port=0", f"--data-dir={local_user.data_dir}"],
+                                      log_path=tmp_path / "serve.log", env=local_user.env)
+    try:
+        failed = local_user.python("import mcli; mcli.get_runs()")
+        assert failed.returncode == 1
+        assert "MCLIConfigError" in failed.stderr
+        assert f"another mcli local server (pid {foreground.pid})" in failed.stderr
+    finally:
+        stop_server_process(foreground.process, grace_seconds=10)
+    assert not psutil.pid_exists(foreground.pid)
