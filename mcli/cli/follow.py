@@ -82,7 +82,7 @@ def _report_end(run: Run) -> int:
 
 def _interrupted(name: str) -> int:
     print(
-        f"\nmcli: stopped following; run {name} keeps going (stop it with: mcli stop run {name})",
+        f"\nmcli: stopped following; run {name} keeps going\n  stop it with: mcli stop run {name}",
         file=sys.stderr,
     )
     return EXIT_INTERRUPTED

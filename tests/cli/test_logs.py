@@ -100,8 +100,5 @@ def test_ctrl_c_stops_following_but_not_the_run(cli_env: dict[str, str], sleepin
         assert process.wait(timeout=30) == 130
         assert process.stderr is not None
         message = process.stderr.read().strip()
-    assert (
-        message
-        == f"mcli: stopped following; run {sleeping} keeps going (stop it with: mcli stop run {sleeping})"
-    )
+    assert message == f"mcli: stopped following; run {sleeping} keeps going\n  stop it with: mcli stop run {sleeping}"
     assert mcli.get_run(sleeping).status == mcli.RunStatus.RUNNING
