@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive
-from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, running_daemon, stop_daemon
+from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, read_record, stop_daemon
 from mcli.local.executors import EXECUTORS
 from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
@@ -312,9 +312,14 @@ def _add_user(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    daemon = running_daemon()
-    if daemon is None:
+    daemon = read_record()
+    if daemon is None or not daemon.alive():
         print("mcli local daemon: not running (the first use of MOSAICML_API_ENDPOINT=local starts it)")
+        if daemon is not None:
+            left = active_run_names(daemon)
+            print(f"the last one (pid {daemon.pid}) exited without `mcli local stop`; its log: {daemon.log}")
+            if left:
+                print(f"{len(left)} run(s) it left active will be marked FAILED when the next one starts")
         return 1
     active = active_run_names(daemon)
     shown = f" ({', '.join(active[:10])}{', ...' if len(active) > 10 else ''})" if active else ""

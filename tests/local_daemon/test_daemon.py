@@ -71,6 +71,10 @@ def test_a_killed_daemon_is_replaced_and_its_runs_reconciled(local_user: LocalUs
 
     os.kill(first.pid, signal.SIGKILL)
     assert wait_gone(first, 10)
+    status = local_user.mcli("local", "status")
+    assert status.returncode == 1 and "not running" in status.stdout
+    assert f"the last one (pid {first.pid}) exited without `mcli local stop`" in status.stdout
+    assert "1 run(s) it left active will be marked FAILED" in status.stdout
 
     checked = local_user.python('import mcli; run = mcli.get_runs(["long"])[0]; print(run.status.value, run.reason)')
     assert checked.returncode == 0, checked.stderr
