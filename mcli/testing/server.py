@@ -293,12 +293,12 @@ def mapi_environment(
 ) -> Iterator[Path]:
     """Point `mcli` in this process (and the processes it starts) at `server`, then restore everything.
 
-    Sets the endpoint and key variables, an empty config home (`config_dir`, else a temporary one: `mcli`
-    never reads or writes the user's `~/.mosaic`), and clears the mode and config-path variables. Yields the
-    config dir. On exit the SDK's cached connection is closed, so the next call resolves its endpoint afresh.
+    `server` is anything with an `endpoint` and an `api_key` (a `MapiServer`, a `MapiUser`, a `LocalServer`);
+    an `api_key` of None leaves no key in the environment, for testing what happens without one. Sets the
+    endpoint and key variables, an empty config home (`config_dir`, else a temporary one: `mcli` never reads or
+    writes the user's `~/.mosaic`), and clears the mode and config-path variables. Yields the config dir. On exit
+    the SDK's cached connection is closed, so the next call resolves its endpoint afresh.
     """
-    if server.api_key is None:
-        raise ValueError("the server has no API key to point mcli at")
     with contextlib.ExitStack() as stack:
         if config_dir is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcli-config-")))

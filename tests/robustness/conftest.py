@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import psutil
 import pytest
 
 from mcli.local import LocalServer
+from mcli.testing import mapi_environment
 
 KEY = "robust-key-alice-0123456789"
 
@@ -147,20 +149,21 @@ def make_local(make_server: Callable[..., LocalServer]) -> Callable[..., LocalSe
     return functools.partial(make_server, api_key=KEY)
 
 
+@dataclass
+class Account:
+    endpoint: str
+    api_key: str | None
+
+
 @pytest.fixture
-def sdk_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str | None], None]:
+def sdk_env(tmp_path: Path) -> Iterator[Callable[[str, str | None], None]]:
     """Point the SDK at an endpoint with a key (None: no key at all), with an empty config dir."""
-    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path / "mcli-config"))
-    monkeypatch.delenv("MCLI_CONFIG_PATH", raising=False)
+    with contextlib.ExitStack() as pointed:
 
-    def configure(endpoint: str, key: str | None) -> None:
-        monkeypatch.setenv("MOSAICML_API_ENDPOINT", endpoint)
-        if key is None:
-            monkeypatch.delenv("MOSAICML_API_KEY", raising=False)
-        else:
-            monkeypatch.setenv("MOSAICML_API_KEY", key)
+        def configure(endpoint: str, key: str | None) -> None:
+            pointed.enter_context(mapi_environment(Account(endpoint, key), config_dir=tmp_path / "mcli-config"))
 
-    return configure
+        yield configure
 
 
 def add_user(data_dir: Path, email: str) -> str:
