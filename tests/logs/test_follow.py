@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import pytest
 
 import mcli
 from mcli import RunConfig, RunStatus
-from mcli.local import LocalServer
 from mcli.logs import LogLine
+from mcli.testing import MapiServer, MapiUser
 
 from .proxy import CuttingProxy
 
-KEY = "logs-test-key-0123456789"
+KEY = "logs-test-key-0123456789"  # the key of the servers the restart test starts
 
 # 100,000 lines with multi-byte characters, written over about three seconds.
 WRITER = (
@@ -38,17 +37,13 @@ def python_command(source: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer(data_dir=tmp_path_factory.mktemp("logs"), api_key=KEY, max_concurrent_runs=32,
-                     stop_grace_seconds=1.0) as local:
-        yield local
+def server(mapi_server: MapiServer) -> MapiServer:
+    return mapi_server
 
 
 @pytest.fixture(autouse=True)
-def configured(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MOSAICML_API_ENDPOINT", server.endpoint)
-    monkeypatch.setenv("MOSAICML_API_KEY", KEY)
-    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path))
+def configured(mapi_env: MapiUser) -> MapiUser:
+    return mapi_env
 
 
 def port_of(endpoint: str) -> int:
@@ -56,7 +51,7 @@ def port_of(endpoint: str) -> int:
 
 
 def test_cut_websocket_many_times_during_a_100000_line_follow(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    server: MapiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = mcli.create_run(RunConfig(image="python", command=python_command(WRITER)))
     with CuttingProxy(port_of(server.endpoint)) as proxy:
@@ -76,7 +71,7 @@ def test_cut_websocket_many_times_during_a_100000_line_follow(
 
 
 def test_a_silent_dead_connection_is_noticed_by_keep_alive(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    server: MapiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("mcli.core.websocket.PING_INTERVAL", 0.3)
     monkeypatch.setattr("mcli.core.websocket.PING_TIMEOUT", 0.3)
@@ -157,6 +152,7 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 def test_server_restart_in_the_middle_of_a_follow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     monkeypatch.setenv("MOSAICML_API_ENDPOINT", f"http://127.0.0.1:{port}/graphql")
+    monkeypatch.setenv("MOSAICML_API_KEY", KEY)
     first = serve(tmp_path / "data", port)
     second: subprocess.Popen[bytes] | None = None
     try:

@@ -1,13 +1,12 @@
 """A script written against the seed's documentation runs unchanged against `mcli local serve`."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+
+from mcli.testing import MapiUser
 
 SEED_SCRIPT = textwrap.dedent(
     """
@@ -49,36 +48,12 @@ SEED_SCRIPT = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_seed_script_against_mcli_local_serve(tmp_path: Path) -> None:
-    port, key = free_port(), "seed-script-key-0123456789"
-    mcli_command = Path(sys.executable).with_name("mcli")
-    server = subprocess.Popen(
-        [str(mcli_command), "local", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-         "--api-key", key],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        script = tmp_path / "seed_script.py"
-        script.write_text(SEED_SCRIPT)
-        env = {**os.environ, "MOSAICML_API_ENDPOINT": f"http://127.0.0.1:{port}/graphql", "MOSAICML_API_KEY": key,
-               "MCLI_CONFIG_DIR": str(tmp_path / "config")}
-        result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
-                                check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "seed script ok" in result.stdout
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+def test_seed_script_against_mcli_local_serve(configured: MapiUser, tmp_path: Path) -> None:
+    # The suite's `mcli local serve` subprocess (mcli.testing), reached as a user of its own.
+    script = tmp_path / "seed_script.py"
+    script.write_text(SEED_SCRIPT)
+    env = {**os.environ, **configured.environment(), "MCLI_CONFIG_DIR": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "seed script ok" in result.stdout
