@@ -337,6 +337,12 @@ FIGURES: dict[str, tuple[str, str, bool, str]] = {
     "cold_first_get_runs": ("cold", "s", False, "`python -c 'import mcli; mcli.get_runs()'`, start to exit"),
     "cold_follow_script": ("cold", "s", False, "a script that follows the 200,000-line run to the end"),
     "client_get_runs_10000": ("client", "s", False, "get_runs of 10,000 runs with details, replayed answers"),
+    "client_get_runs_10000_no_details": (
+        "client",
+        "s",
+        False,
+        "get_runs(include_details=False), replayed answers",
+    ),
     "client_create_100": ("client", "s", False, "100 concurrent create_run(future=True), replayed answers"),
     "client_follow_lines_per_s": ("client", "lines/s", True, "warm follow of 200,000 lines, replayed stream"),
     "server_get_runs_10000": ("server", "s", False, "getRunsPaginated of 10,000 runs, our full selection"),
@@ -457,6 +463,10 @@ def measure_client(
     jobs = {
         client: {
             "list": ({"kind": "get_runs", "limit": cfg["list_runs"], "include_details": True}, "list"),
+            "list_no_details": (
+                {"kind": "get_runs", "limit": cfg["list_runs"], "include_details": False},
+                "list",
+            ),
             "create": (
                 {"kind": "create_concurrent", "prefix": f"replay-{client}", "n": cfg["concurrent"]},
                 "main",
@@ -480,6 +490,13 @@ def measure_client(
             res = bench.driver(client, job, key=key, endpoint=replay)
             check(res["count"] == cfg["list_runs"], f"{client} get_runs returned {res['count']}")
             raw["client_get_runs_10000"][client].append(res["wall_s"])
+            job, key = jobs[client]["list_no_details"]
+            res = bench.driver(client, job, key=key, endpoint=replay)
+            check(
+                res["count"] == cfg["list_runs"],
+                f"{client} get_runs(include_details=False) returned {res['count']}",
+            )
+            raw["client_get_runs_10000_no_details"][client].append(res["wall_s"])
         for client in order:
             job, key = jobs[client]["create"]
             res = bench.driver(client, job, key=key, endpoint=replay)
@@ -655,7 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    parser.add_argument("--ray", action="store_true", help="also measure the Ray executor (bench/ray_bench.py)")
+    parser.add_argument(
+        "--ray", action="store_true", help="also measure the Ray executor (bench/ray_bench.py)"
+    )
     parser.add_argument(
         "--sections", nargs="+", choices=SECTIONS, help="measure only these sections (default: all)"
     )

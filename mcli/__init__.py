@@ -1,5 +1,12 @@
 """mcli: a typed SDK for training runs on the MosaicML platform API, with a local MAPI server.
 
+The seed's API, synchronous: `create_run`, `get_runs`, `get_run`, `stop_runs`, `delete_runs`, `get_run_logs`,
+`follow_run_logs`, `watch_run_status`, `wait_for_run_status`, `initialize`, `set_api_key`, with `Run`, `RunConfig`
+and `RunStatus`; every call takes `timeout` (seconds; TimeoutError naming the call after it) and `future=True`
+(a concurrent.futures.Future at once). The same calls, async, are in `mcli.aio`. Every failure is an
+`MCLIException`; the platform's answers are `MAPIException`s. `help(mcli.create_run)` and the others document
+arguments, results and errors.
+
 `import mcli` is cheap: the SDK's names are loaded on first use.
 """
 

@@ -25,14 +25,26 @@ _QUEUE_DEPTH = 64
 
 @dataclass(frozen=True)
 class LogLine:
-    """One log line, split into the time it was written (with `timestamps=True`) and its text."""
+    """One log line, split into the time it was written (with `timestamps=True`) and its text.
+
+    Attributes:
+        timestamp (Optional[datetime]): When the line was written; None if the line carried no timestamp.
+        text (str): The line itself, with its newline.
+    """
 
     timestamp: datetime | None
     text: str
 
     @classmethod
     def from_line(cls, line: str) -> "LogLine":
-        """Parse a line from `follow_run_logs(..., timestamps=True)`: an RFC 3339 time, one space, the text."""
+        """Parse a line from `follow_run_logs(..., timestamps=True)`: an RFC 3339 time, one space, the text.
+
+        Args:
+            line: One line as yielded by `follow_run_logs` or split from `get_run_logs`.
+
+        Returns:
+            LogLine: The time and the text; a line without a leading timestamp keeps its whole text.
+        """
         stamp, sep, text = line.partition(" ")
         if sep:
             try:

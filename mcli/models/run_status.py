@@ -11,10 +11,25 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 class RunStatus(str, Enum):
-    """Possible statuses of a run.
+    """Possible statuses of a run
 
-    Statuses compare by lifecycle order (`RunStatus.PENDING < RunStatus.RUNNING`), not alphabetically.
-    UNKNOWN sorts first; the terminal statuses sort after every active one.
+    Members:
+        PENDING: The run has been dispatched and is waiting to be received.
+        SCHEDULED: The run has been scheduled and is waiting to be queued.
+        QUEUED: The run is queued and is awaiting execution.
+        STARTING: The run is starting up and preparing to run.
+        RUNNING: The run is actively running.
+        TERMINATING: The run is in the process of being terminated.
+        STOPPING: The run is in the process of being stopped.
+        COMPLETED: The run has finished without any errors.
+        STOPPED: The run has stopped.
+        FAILED_PULL: The run has failed due to a kubernetes error (its image could not be pulled).
+        FAILED: The run has failed due to an issue at runtime.
+        UNKNOWN: A valid run status cannot be found (a value from a newer server).
+
+    `RunStatus("running")` parses any case or camelCase and raises ValueError for a value that names no status.
+    Statuses compare by lifecycle order (`RunStatus.PENDING < RunStatus.RUNNING`), not alphabetically; UNKNOWN sorts
+    first and the terminal statuses after every active one. `before`/`after` accept members or strings.
     """
 
     PENDING = "PENDING"

@@ -15,6 +15,7 @@ FIGURES = {
     "cold_first_get_runs",
     "cold_follow_script",
     "client_get_runs_10000",
+    "client_get_runs_10000_no_details",
     "client_create_100",
     "client_follow_lines_per_s",
     "server_get_runs_10000",
