@@ -215,18 +215,29 @@ def _masked(key: str) -> str:
 
 def config_show(args: argparse.Namespace) -> int:
     """Where mcli will connect and with which key, and where each came from."""
-    from mcli.config import API_KEY_ENV, MCLIConfig, config_path, current_mode, endpoint_source
+    from mcli.config import (
+        API_KEY_ENV,
+        LOCAL_ENDPOINT,
+        MCLIConfig,
+        config_path,
+        current_mode,
+        endpoint_source,
+    )
 
     endpoint, endpoint_from = endpoint_source()
     saved = MCLIConfig.load()
     from_env = os.environ.get(API_KEY_ENV, "").strip()
     key = from_env or saved.api_key_for(current_mode())
     key_from = f"${API_KEY_ENV}" if from_env else (str(config_path()) if key else "")
+    if endpoint == LOCAL_ENDPOINT:
+        shown_key = "the local daemon's own (see `mcli local status`)"
+    else:
+        shown_key = f"{_masked(key)}  (from {key_from})" if key else "not set: mcli set api-key KEY"
     rows = [
         ("config file", str(config_path()) + ("" if config_path().exists() else " (not created yet)")),
         ("mode", current_mode()),
         ("endpoint", f"{endpoint}  (from {endpoint_from})"),
-        ("API key", f"{_masked(key)}  (from {key_from})" if key else "not set: mcli set api-key KEY"),
+        ("API key", shown_key),
     ]
     print("\n".join(f"{label + ':':<13}{value}" for label, value in rows))
     return 0

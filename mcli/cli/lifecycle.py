@@ -48,7 +48,7 @@ def get_clusters(args: argparse.Namespace) -> int:
         for instance in cluster.cluster_instances:
             gpus = "0" if _is_cpu(instance) else f"{instance.gpus} per node"
             rows.append(
-                [cluster.name, cluster.provider, instance.name, instance.gpu_type, gpus, str(instance.nodes)]
+                [cluster.name, cluster.provider, instance.name, instance.gpu_type or "-", gpus, str(instance.nodes)]
             )
     headers = ["NAME", "PROVIDER", "INSTANCE", "GPU TYPE", "GPUS", "NODES"]
     output.print_table(lambda width: output.table(headers, rows))
