@@ -131,31 +131,31 @@ def _launch(
 def _await_ready(
     ready: int, deadline: float, log_path: Path, offset: int, process: subprocess.Popen[bytes] | None
 ) -> tuple[int, str]:
-    """The server's pid and endpoint from its ready pipe (then closed); kills a server that is too slow."""
+    """The server's pid and endpoint from its ready pipe (then closed).
+
+    A server that is too slow, or whose caller is interrupted while waiting (Ctrl-C), is killed: nobody else
+    knows it exists, and it would hold its data dir.
+    """
     data = b""
-    timed_out = False
     try:
         while data.count(b"\n") < 2:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([ready], [], [], remaining)[0]:
-                timed_out = True
-                break
+                raise _failure("did not start listening in time", log_path, offset)
             chunk = os.read(ready, 4096)
             if not chunk:
-                break
+                code = f" with code {process.wait()}" if process is not None else ""
+                raise _failure(f"exited{code} before listening", log_path, offset)
             data += chunk
+    except BaseException:
+        if b"\n" in data:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(data.split(b"\n", 1)[0]), signal.SIGKILL)
+        raise
     finally:
         os.close(ready)
-    lines = data.decode().splitlines()
-    if data.count(b"\n") >= 2:
-        return int(lines[0]), lines[1]
-    if timed_out:
-        if lines:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(lines[0]), signal.SIGKILL)
-        raise _failure("did not start listening in time", log_path, offset)
-    code = f" with code {process.wait()}" if process is not None else ""
-    raise _failure(f"exited{code} before listening", log_path, offset)
+    pid, endpoint = data.decode().splitlines()[:2]
+    return int(pid), endpoint
 
 
 def stop_server_process(process: subprocess.Popen[bytes], *, grace_seconds: float) -> int:
