@@ -1,0 +1,1 @@
+"""The `mcli` command line, built only on the public SDK."""

@@ -1,0 +1,394 @@
+"""`mcli`: the command line's parser, and the one place where errors become messages and exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import mcli
+from mcli.cli import commands, lifecycle
+from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive, positive_hours
+from mcli.cli.follow import EXIT_INTERRUPTED, exit_codes_help
+from mcli.core.errors import APIConnectionError
+from mcli.local.cli import register as register_local
+from mcli.models import RunConfigError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Builder:
+    """Adds commands that all take --verbose and show their examples in --help."""
+
+    def __init__(self) -> None:
+        # SUPPRESS: a subcommand's default must not overwrite `mcli --verbose ...` given before it.
+        self.common = argparse.ArgumentParser(add_help=False)
+        self.common.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks of errors",
+        )
+
+    def command(
+        self,
+        subparsers: Any,
+        name: str,
+        summary: str,
+        example: str,
+        handler: Handler | None = None,
+        notes: str = "",
+        **kwargs: Any,
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog="example:\n  " + example.replace("\n", "\n  ") + (f"\n\n{notes}" if notes else ""),
+            formatter_class=HelpFormatter,
+            parents=[self.common],
+            **kwargs,
+        )
+        if handler is not None:
+            parser.set_defaults(func=handler)
+        return parser
+
+    def group(self, subparsers: Any, name: str, summary: str, example: str) -> Any:
+        """A noun-taking verb such as `get` (`mcli get runs`)."""
+        parser = self.command(subparsers, name, summary, example)
+        return parser.add_subparsers(dest="object", required=True, metavar="OBJECT")
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "wide", "json", "yaml"),
+        default="table",
+        metavar="FORMAT",
+        help="table (default), wide (more columns), json or yaml (for scripts)",
+    )
+    parser.add_argument(
+        "--json", action="store_const", dest="output", const="json", help="the same as --output json"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcli",
+        description="Launch, watch and manage training runs on the MosaicML platform.",
+        epilog="example:\n  mcli run -f examples/run.yaml --follow\n  mcli get runs --status running\n\n"
+        "The endpoint and API key come from MOSAICML_API_ENDPOINT and MOSAICML_API_KEY,\n"
+        "else from the config file written by `mcli set endpoint` and `mcli set api-key`\n"
+        "(see `mcli config show`). Try it on one machine: `mcli local serve` starts a\n"
+        "local server. NO_COLOR turns colours off.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"mcli {mcli.__version__}")
+    builder = _Builder()
+    verbs = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = builder.command(
+        verbs,
+        "run",
+        "Launch a run from a YAML run config",
+        "mcli run -f examples/run.yaml --name hello --nodes 2 --follow",
+        commands.run,
+        notes=exit_codes_help("--follow"),
+    )
+    run.add_argument("-f", "--file", required=True, help="the YAML run config")
+    run.add_argument("--name", help="override the run's name (it must be unused)")
+    run.add_argument("--image", help="override the Docker image")
+    run.add_argument("--cluster", help="override compute.cluster")
+    run.add_argument("--gpus", type=non_negative, help="override compute.gpus")
+    run.add_argument("--gpu-type", help="override compute.gpu_type")
+    run.add_argument("--nodes", type=positive, help="override compute.nodes")
+    run.add_argument(
+        "--follow",
+        action="store_true",
+        help="wait for the run to start, stream its logs, report how it ended",
+    )
+
+    get = builder.group(verbs, "get", "List objects", "mcli get runs --status running --limit 10")
+    get_runs = builder.command(
+        get,
+        "runs",
+        "List runs, newest first",
+        "mcli get runs --status failed,stopped --after 2024-01-31 --limit 20\n"
+        "mcli get runs --cluster local --gpu-type a100_80gb -o wide\n"
+        "mcli get runs -o json | jq -r '.[].name'",
+        commands.get_runs,
+    )
+    for flag, what in (
+        ("status", "in these statuses"),
+        ("cluster", "on these clusters"),
+        ("gpu-type", "on these GPU types"),
+    ):
+        get_runs.add_argument(
+            f"--{flag}",
+            action="append",
+            metavar=flag.upper().replace("-", "_"),
+            help=f"only runs {what} (repeat or comma-separate)",
+        )
+    get_runs.add_argument(
+        "--before", metavar="TIME", help="only runs created before this ISO 8601 date or time"
+    )
+    get_runs.add_argument(
+        "--after", metavar="TIME", help="only runs created at or after this ISO 8601 date or time"
+    )
+    get_runs.add_argument("--limit", type=positive, metavar="N", help="at most N runs")
+    _output_flags(get_runs)
+
+    get_run = builder.command(
+        get,
+        "run",
+        "Show one run as a table row, JSON or YAML",
+        "mcli get run hello-abc12\nmcli get run hello-abc12 -o yaml",
+        commands.get_run,
+    )
+    get_run.add_argument("run", metavar="RUN", help="the run's name")
+    _output_flags(get_run)
+
+    get_clusters = builder.command(
+        get,
+        "clusters",
+        "List the clusters runs can go to, with their instance types",
+        "mcli get clusters\nmcli get clusters --json",
+        lifecycle.get_clusters,
+    )
+    get_clusters.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    util = builder.command(
+        verbs,
+        "util",
+        "Show GPU use per cluster, and the runs holding or waiting for GPUs",
+        "mcli util\nmcli util local --json",
+        lifecycle.util,
+    )
+    util.add_argument("clusters", nargs="*", metavar="CLUSTER", help="only these clusters (default: all)")
+    util.add_argument("--json", action="store_true", help="print a JSON list for scripts")
+
+    update = builder.group(verbs, "update", "Change objects", "mcli update run hello-abc12 --max-retries 3")
+    update_run = builder.command(
+        update,
+        "run",
+        "Change a run's scheduling settings",
+        "mcli update run hello-abc12 --max-retries 3 --max-duration 1.5\n"
+        "mcli update run hello-abc12 --priority low --no-preemptible",
+        lifecycle.update_run,
+        notes="--max-duration on a running run moves its deadline, counted from when its current execution "
+        "started.",
+    )
+    update_run.add_argument("run", metavar="RUN", help="the run's name")
+    update_run.add_argument("--priority", help="priority label, for example low or lowest")
+    update_run.add_argument(
+        "--preemptible",
+        action=argparse.BooleanOptionalAction,
+        help="whether higher-priority runs may stop and requeue it",
+    )
+    update_run.add_argument(
+        "--max-retries",
+        type=non_negative,
+        metavar="N",
+        help="resume a failed run automatically up to N times",
+    )
+    update_run.add_argument(
+        "--retry-on-system-failure",
+        action=argparse.BooleanOptionalAction,
+        help="resume it when the system (not its command) fails, e.g. a node is lost",
+    )
+    update_run.add_argument(
+        "--max-duration",
+        type=positive_hours,
+        metavar="HOURS",
+        help="stop it after this many hours of running",
+    )
+
+    logs = builder.command(
+        verbs,
+        "logs",
+        "Print a run's logs",
+        "mcli logs hello-abc12 --rank 1 --tail 20\nmcli logs hello-abc12 -f",
+        commands.logs,
+        notes=exit_codes_help("-f"),
+    )
+    logs.add_argument("run", metavar="RUN", help="the run's name")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream the logs live until the run ends")
+    which = logs.add_mutually_exclusive_group()
+    which.add_argument("--rank", type=non_negative, metavar="N", help="the logs of node rank N (default 0)")
+    which.add_argument("--failed", action="store_true", help="the logs of the first node that failed")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its time")
+    logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
+
+    describe = builder.group(
+        verbs, "describe", "Show the details of an object", "mcli describe run hello-abc12"
+    )
+    describe_run = builder.command(
+        describe,
+        "run",
+        "Show a run's config, lifecycle, nodes and metadata",
+        "mcli describe run hello-abc12",
+        commands.describe_run,
+    )
+    describe_run.add_argument("run", metavar="RUN", help="the run's name")
+
+    for verb, handler, summary in (
+        ("stop", commands.stop_runs, "Stop runs (they can be described and deleted later)"),
+        ("delete", commands.delete_runs, "Delete runs, stopping active ones first"),
+    ):
+        group = builder.group(verbs, verb, f"{verb.capitalize()} objects", f"mcli {verb} run hello-abc12")
+        target = builder.command(
+            group,
+            "run",
+            summary,
+            f"mcli {verb} run hello-abc12 other-def34\nmcli {verb} run hello-abc12 --yes   # no prompt",
+            handler,
+        )
+        target.add_argument("names", nargs="+", metavar="NAME", help="run names")
+        target.add_argument(
+            "-y",
+            "--yes",
+            action="store_true",
+            help="do not ask for confirmation (needed when stdin is not a terminal)",
+        )
+
+    builder.command(verbs, "init", "Create mcli's config file if it is missing", "mcli init", commands.init)
+
+    set_group = builder.group(verbs, "set", "Change mcli's configuration", "mcli set api-key YOUR-KEY")
+    api_key = builder.command(
+        set_group,
+        "api-key",
+        "Save your API key in mcli's config file (readable only by you)",
+        "mcli set api-key YOUR-KEY",
+        commands.set_api_key,
+        notes="MOSAICML_API_KEY, when set, still takes precedence over the saved key.",
+    )
+    api_key.add_argument("key", metavar="KEY", help="the API key")
+    endpoint = builder.command(
+        set_group,
+        "endpoint",
+        "Save the MAPI endpoint mcli connects to",
+        "mcli set endpoint http://127.0.0.1:8642/graphql   # a `mcli local serve`\n"
+        "mcli set endpoint default                          # MosaicML's own",
+        commands.set_endpoint,
+        notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint.",
+    )
+    endpoint.add_argument(
+        "url", metavar="URL", help="an http(s) URL, `local` (an embedded server) or `default`"
+    )
+
+    config = builder.group(verbs, "config", "Show mcli's configuration", "mcli config show")
+    builder.command(
+        config,
+        "show",
+        "Show the endpoint and API key mcli will use, and where each comes from",
+        "mcli config show",
+        commands.config_show,
+    )
+
+    completion = builder.command(
+        verbs,
+        "completion",
+        "Print a shell completion script",
+        "source <(mcli completion bash)      # in ~/.bashrc\n"
+        "source <(mcli completion zsh)       # in ~/.zshrc",
+        commands.completion,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
+    completion.set_defaults(parser_root=parser)
+
+    local = builder.group(
+        verbs,
+        "local",
+        "Run a local MAPI-compatible server; show or stop the local daemon",
+        "mcli local status",
+    )
+    register_local(local, parents=[builder.common])
+    return parser
+
+
+def _error(message: str, stream: TextIO = sys.stderr) -> None:
+    print(f"mcli: error: {message}", file=stream)
+
+
+def _message(error: BaseException) -> str:
+    """What went wrong, without the class names and status codes a user cannot act on: one line, except for a
+    run config's error, whose second and third lines show the offending line and a caret under the spot."""
+    if isinstance(error, APIConnectionError):
+        return _connection_message(error)
+    if isinstance(error, RunConfigError):
+        return str(error)
+    if isinstance(error, mcli.MAPIException):
+        text = error.message
+    elif isinstance(error, FileNotFoundError) and error.filename:
+        text = f"{error.strerror}: {error.filename}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _connection_message(error: APIConnectionError) -> str:
+    """When nobody chose the endpoint, the fix is to choose one, not to debug DNS."""
+    from mcli.config import endpoint_source
+
+    endpoint, source = endpoint_source()
+    if source != "default":
+        return f"{' '.join(error.message.split())} (the endpoint comes from {source})"
+    return (
+        f"cannot reach {endpoint}, the default endpoint (no endpoint is set). Set one with "
+        "`mcli set endpoint URL` or MOSAICML_API_ENDPOINT=URL; `mcli local serve` starts a local server "
+        "and prints its URL"
+    )
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"mcli: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `mcli`
+        parser.print_help()
+        return 0
+    warnings.showwarning = _show_warning
+    # Deprecated fields in a user's run config are worth a line; Python hides DeprecationWarnings by default.
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"mcli\.")
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("\nmcli: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `mcli logs RUN | head` closes the pipe early: not an error. Point stdout at devnull so that the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CLIError, mcli.MCLIException, ValueError, OSError) as error:
+        if args.verbose:
+            traceback.print_exc()
+        _error(_message(error))
+        return 1
+    except Exception as error:
+        if args.verbose:
+            traceback.print_exc()
+        _error(f"unexpected {type(error).__name__}: {_message(error)} (run with --verbose for details)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

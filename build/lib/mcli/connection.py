@@ -1,0 +1,123 @@
+"""Which MAPI endpoint and key to use, and the session and typed client for the running event loop."""
+
+import asyncio
+import concurrent.futures
+import contextlib
+import weakref
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from mcli.config import LOCAL_ENDPOINT, resolve_api_key, resolve_endpoint
+from mcli.core import loop as background
+from mcli.core.errors import MCLIConfigError
+from mcli.core.keys import mask
+from mcli.core.session import AsyncSession
+from mcli.graphql.generated.client import MAPIClient
+
+NO_KEY_MESSAGE = (
+    "No API key is configured. Set one with `mcli set api-key KEY` or mcli.set_api_key(KEY), or set the "
+    "MOSAICML_API_KEY environment variable. To use a local server instead, set MOSAICML_API_ENDPOINT=local."
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    endpoint: str
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(endpoint={self.endpoint!r}, api_key={mask(self.api_key)})"
+
+
+_Cached = tuple[Credentials, AsyncSession, MAPIClient, "asyncio.Task[None]"]
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Cached]" = weakref.WeakKeyDictionary()
+
+
+def credentials() -> Credentials:
+    """Resolve the endpoint and key now; fails at once, with no network, when no key is configured or the
+    endpoint cannot be a MAPI URL."""
+    endpoint = resolve_endpoint()
+    if endpoint == LOCAL_ENDPOINT:
+        return _local_daemon_credentials()
+    check_endpoint(endpoint)
+    api_key = resolve_api_key()
+    if not api_key:
+        raise MCLIConfigError(NO_KEY_MESSAGE)
+    return Credentials(endpoint, api_key)
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Raise MCLIConfigError, naming MOSAICML_API_ENDPOINT and the fix, unless `endpoint` is an http(s) URL with a
+    path (MAPI serves GraphQL at `/graphql`)."""
+    parts = urlsplit(endpoint)
+    example = "https://api.mosaicml.com/graphql, or http://127.0.0.1:8642/graphql for `mcli local serve`"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise MCLIConfigError(
+            f"MOSAICML_API_ENDPOINT={endpoint!r} is not an http:// or https:// URL; set it to a full URL such as "
+            f"{example}"
+        )
+    if parts.path in ("", "/"):
+        fixed = urlunsplit(parts._replace(path="/graphql"))
+        raise MCLIConfigError(
+            f"MOSAICML_API_ENDPOINT={endpoint!r} has no path; MAPI answers at /graphql, so set it to {fixed!r}"
+        )
+
+
+def _local_daemon_credentials() -> Credentials:
+    """MOSAICML_API_ENDPOINT=local: the user's local daemon, started on first use; it outlives this process."""
+    from mcli.local import LocalDaemonError, ensure_daemon
+
+    try:
+        daemon = ensure_daemon()
+    except (LocalDaemonError, OSError) as exc:
+        raise MCLIConfigError(f"MOSAICML_API_ENDPOINT=local: {exc}") from exc
+    return Credentials(daemon.endpoint, daemon.api_key)
+
+
+def client(wanted: Credentials) -> MAPIClient:
+    """The typed client for `wanted` on the running loop; a new session when the credentials changed.
+
+    A session lives as long as its loop. On a loop other than mcli's own (the user's `asyncio.run(...)`), a guard
+    task closes it when the loop ends, because asyncio.run cancels every task before closing the loop: no
+    "Unclosed" warning, and no `async with` needed.
+    """
+    loop = asyncio.get_running_loop()
+    cached = _sessions.get(loop)
+    if cached is not None and cached[0] == wanted:
+        return cached[2]
+    if cached is not None:
+        cached[3].cancel()  # the replaced session's guard closes it
+    session = AsyncSession(wanted.endpoint, wanted.api_key)
+    typed = MAPIClient(session)
+    guard = loop.create_task(_close_when_cancelled(session), name="mcli-session-closer")
+    _sessions[loop] = (wanted, session, typed, guard)
+    return typed
+
+
+async def _close_when_cancelled(session: AsyncSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await session.close()
+
+
+async def close_sessions() -> None:
+    """Close this loop's connections now (later calls on the loop open new ones)."""
+    cached = _sessions.pop(asyncio.get_running_loop(), None)
+    if cached is not None:
+        cached[3].cancel()
+        await cached[1].close()
+
+
+background.at_exit(close_sessions)
+
+
+def close_background_session() -> None:
+    """Close and forget the sync API's cached session, waiting at most two seconds.
+
+    `mcli.testing` calls it when a test stops pointing the SDK at its server (at exit, the loop does it).
+    """
+    shared = background.started_loop()
+    if shared is not None:
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(close_sessions(), shared).result(timeout=2)

@@ -1,0 +1,215 @@
+"""GraphQL subscriptions over one shared websocket, in either subprotocol MAPI may pick.
+
+`graphql-transport-ws` (the graphql-ws library's protocol) and the legacy `graphql-ws` (Apollo's
+subscriptions-transport-ws) differ only in message names, so one small multiplexer on the `websockets` library
+speaks both: a reader task routes each message to its subscription's queue by id, and answers pings. Messages are
+handed on as parsed JSON, with no document parsing or result objects in between.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from mcli.core.errors import APIConnectionError, MalformedResponseError, MAPIException
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+# Offered in this order; a server that echoes none is taken to speak the legacy protocol (as gql does).
+SUBPROTOCOLS = [TRANSPORT_WS, LEGACY_WS]
+# A silent dead websocket is noticed within about PING_INTERVAL + PING_TIMEOUT seconds.
+PING_INTERVAL = 10.0
+PING_TIMEOUT = 10.0
+ACK_TIMEOUT = 10.0
+# Log chunks are up to about 700 KiB of base64; leave headroom instead of failing on a big message.
+MAX_MESSAGE = 16 * 1024 * 1024
+
+_LOST = object()  # queued to every subscription when the connection ends
+
+
+# The close code for a message over the size limit (RFC 6455).
+MESSAGE_TOO_BIG = 1009
+
+
+class SocketClosed(Exception):
+    """The websocket ended; `reason` says how, `code` is its close code when known."""
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class GraphQLSocket:
+    """One open, acknowledged websocket carrying any number of subscriptions."""
+
+    def __init__(self, ws: ClientConnection, protocol: str) -> None:
+        self._ws = ws
+        self._protocol = protocol
+        self._ids = itertools.count(1)
+        self._queues: dict[str, asyncio.Queue[Any]] = {}
+        self._lost: str | None = None
+        self._lost_code: int | None = None
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, url: str, api_key: str, init_payload: dict[str, str]) -> "GraphQLSocket":
+        """Connect, offer both subprotocols, send `connection_init` and wait for the server's ack."""
+        ws = await connect(
+            url,
+            subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
+            additional_headers={"Authorization": api_key},
+            open_timeout=10,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT,
+            max_size=MAX_MESSAGE,
+            close_timeout=1.0,
+            # Log chunks are base64: deflate costs both ends more CPU than it saves on the wire.
+            compression=None,
+        )
+        protocol = ws.subprotocol or LEGACY_WS
+        try:
+            await ws.send(json.dumps({"type": "connection_init", "payload": init_payload}))
+            async with asyncio.timeout(ACK_TIMEOUT):
+                while True:
+                    message = json.loads(await ws.recv())
+                    kind = message.get("type") if isinstance(message, dict) else None
+                    if kind == "connection_ack":
+                        break
+                    if kind == "ping":
+                        await ws.send('{"type":"pong"}')
+                    elif kind not in ("ka", "pong"):
+                        raise SocketClosed(f"the server refused the connection: {message!r}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+            raise
+        return cls(ws, str(protocol))
+
+    @property
+    def alive(self) -> bool:
+        return self._lost is None and not self._reader.done()
+
+    async def _read(self) -> None:
+        reason = "the server closed the connection"
+        try:
+            async for raw in self._ws:
+                message = json.loads(raw)
+                kind = message.get("type")
+                if kind == "ping":
+                    await self._ws.send('{"type":"pong"}')
+                    continue
+                queue = self._queues.get(message.get("id"))
+                if queue is not None:
+                    # Never wait here: one subscription whose reader went away must not stall the others.
+                    queue.put_nowait(message)
+                # Anything else (ka, pong, a late message of a finished subscription) needs no answer.
+        except (WebSocketException, OSError, ValueError, AttributeError, TypeError) as e:
+            reason = repr(e)
+            self._lost_code = _close_code(e)
+        finally:
+            self._lost = reason
+            for queue in self._queues.values():
+                queue.put_nowait(_LOST)
+
+    async def subscribe(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Yield each `data` of one operation until the server completes it.
+
+        A GraphQL error raises the mapped MAPIException; a lost connection raises SocketClosed. Leaving early
+        tells the server to stop.
+        """
+        if self._lost is not None:
+            raise SocketClosed(self._lost, self._lost_code)
+        op_id = str(next(self._ids))
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queues[op_id] = queue
+        start = "subscribe" if self._protocol == TRANSPORT_WS else "start"
+        completed = False
+        try:
+            await self._ws.send(json.dumps({"id": op_id, "type": start, "payload": payload}))
+            while True:
+                message = await queue.get()
+                if message is _LOST:
+                    raise SocketClosed(self._lost or "the connection ended", self._lost_code)
+                kind = message.get("type")
+                if kind in ("next", "data"):
+                    result = message.get("payload")
+                    if not isinstance(result, dict):
+                        raise MalformedResponseError(
+                            500, f"malformed subscription message: {_shown(message)}"
+                        )
+                    if result.get("errors"):
+                        raise MAPIException.from_graphql_errors(result["errors"])
+                    data = result.get("data")
+                    if not isinstance(data, dict):
+                        raise MalformedResponseError(
+                            500, f"a subscription message has no data object: {_shown(message)}"
+                        )
+                    yield data
+                elif kind == "error":
+                    completed = True  # an error ends the operation on the server too
+                    errors = message.get("payload")
+                    errors = (
+                        errors if isinstance(errors, list) else [errors if isinstance(errors, dict) else {}]
+                    )
+                    raise MAPIException.from_graphql_errors(errors)
+                elif kind == "complete":
+                    completed = True
+                    return
+        finally:
+            del self._queues[op_id]
+            if not completed and self._lost is None:
+                stop = "complete" if self._protocol == TRANSPORT_WS else "stop"
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await self._ws.send(json.dumps({"id": op_id, "type": stop}))
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                await self._ws.close()
+
+
+def connection_lost(endpoint: str, what: str, closed: SocketClosed) -> MAPIException:
+    """The error for a websocket that ended under a subscription.
+
+    A message over MAX_MESSAGE is a MalformedResponseError, never retried (the same message would come again at the
+    same offset); anything else is a transient APIConnectionError, after which the caller resubscribes.
+    """
+    if closed.code == MESSAGE_TOO_BIG:
+        return MalformedResponseError(
+            500,
+            f"a {what} message from {endpoint} was larger than mcli's {MAX_MESSAGE // 2**20} MiB limit; "
+            "the server should send smaller chunks",
+        )
+    return APIConnectionError(
+        503, f"connection to {endpoint} lost during {what}: {closed.reason}", transient=True
+    )
+
+
+def _shown(message: Any) -> str:
+    text = repr(message)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _close_code(error: BaseException) -> int | None:
+    """The close code behind a websocket failure (ours, when we refused an oversized message)."""
+    from websockets.exceptions import ConnectionClosed, PayloadTooBig
+
+    if isinstance(error, PayloadTooBig):
+        return MESSAGE_TOO_BIG
+    if isinstance(error, ConnectionClosed):
+        for frame in (error.sent, error.rcvd):
+            if frame is not None and frame.code == MESSAGE_TOO_BIG:
+                return MESSAGE_TOO_BIG
+        frame = error.rcvd or error.sent
+        return frame.code if frame is not None else None
+    return None

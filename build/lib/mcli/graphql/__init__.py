@@ -1,0 +1,19 @@
+"""The GraphQL layer: operation documents (`queries/`), the generated typed client (`generated/`), and scalars.
+
+Downstream typed clients import the generated client and models from `mcli.graphql.generated`, and find the
+schema with `mcli.graphql.schema_path()`.
+"""
+
+from importlib.resources import as_file, files
+from pathlib import Path
+
+
+def schema_sdl() -> str:
+    """The MAPI schema (SDL) this package was generated from."""
+    return (files("mcli") / "schema.graphql").read_text(encoding="utf-8")
+
+
+def schema_path() -> Path:
+    """A filesystem path of the packaged schema."""
+    with as_file(files("mcli") / "schema.graphql") as path:
+        return Path(path)

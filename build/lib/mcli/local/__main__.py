@@ -1,0 +1,5 @@
+import sys
+
+from mcli.local.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""The methods of `Run` that act on the run through the API: each is the SDK function of the same purpose.
+
+They return a new Run (a Run is an immutable snapshot), or a Future of one with `future=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    from mcli.models.run import Run
+    from mcli.models.run_config import RunConfig
+
+
+class RunActions:
+    """Mixed into `Run`; only its name (and, for `clone`, its submitted config) is used."""
+
+    name: str
+    submitted_config: RunConfig | None
+
+    @overload
+    def refresh(self, *, timeout: float | None = 10, future: Literal[False] = False) -> Run: ...
+    @overload
+    def refresh(
+        self, *, timeout: float | None = 10, future: Literal[True]
+    ) -> concurrent.futures.Future[Run]: ...
+    def refresh(
+        self, *, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
+        """The run as it is now, with details."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.get_run(self.name, timeout=None if future else timeout)
+        return _dispatch(work, future)
+
+    @overload
+    def stop(
+        self, *, reason: str | None = None, timeout: float | None = 10, future: Literal[False] = False
+    ) -> Run: ...
+    @overload
+    def stop(
+        self, *, reason: str | None = None, timeout: float | None = 10, future: Literal[True]
+    ) -> concurrent.futures.Future[Run]: ...
+    def stop(
+        self, *, reason: str | None = None, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
+        """Stop the run; a stopped run is never resumed automatically."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.stop_run(self.name, reason=reason, timeout=None if future else timeout)
+        return _dispatch(work, future)
+
+    @overload
+    def delete(self, *, timeout: float | None = 10, future: Literal[False] = False) -> Run: ...
+    @overload
+    def delete(
+        self, *, timeout: float | None = 10, future: Literal[True]
+    ) -> concurrent.futures.Future[Run]: ...
+    def delete(
+        self, *, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
+        """Delete the run, stopping it first if it is active."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.delete_run(self.name, timeout=None if future else timeout)
+        return _dispatch(work, future)
+
+    @overload
+    def update(
+        self,
+        *,
+        preemptible: bool | None = None,
+        priority: str | None = None,
+        max_retries: int | None = None,
+        retry_on_system_failure: bool | None = None,
+        max_duration: float | None = None,
+        timeout: float | None = 10,
+        future: Literal[False] = False,
+    ) -> Run: ...
+    @overload
+    def update(
+        self,
+        *,
+        preemptible: bool | None = None,
+        priority: str | None = None,
+        max_retries: int | None = None,
+        retry_on_system_failure: bool | None = None,
+        max_duration: float | None = None,
+        timeout: float | None = 10,
+        future: Literal[True],
+    ) -> concurrent.futures.Future[Run]: ...
+    def update(
+        self,
+        *,
+        preemptible: bool | None = None,
+        priority: str | None = None,
+        max_retries: int | None = None,
+        retry_on_system_failure: bool | None = None,
+        max_duration: float | None = None,
+        timeout: float | None = 10,
+        future: bool = False,
+    ) -> Run | concurrent.futures.Future[Run]:
+        """Change the run's scheduling settings (see `mcli.update_run`)."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.update_run(
+            self.name,
+            preemptible=preemptible,
+            priority=priority,
+            max_retries=max_retries,
+            retry_on_system_failure=retry_on_system_failure,
+            max_duration=max_duration,
+            timeout=None if future else timeout,
+        )
+        return _dispatch(work, future)
+
+    @overload
+    def update_metadata(
+        self, metadata: Mapping[str, Any], *, timeout: float | None = 10, future: Literal[False] = False
+    ) -> Run: ...
+    @overload
+    def update_metadata(
+        self, metadata: Mapping[str, Any], *, timeout: float | None = 10, future: Literal[True]
+    ) -> concurrent.futures.Future[Run]: ...
+    def update_metadata(
+        self, metadata: Mapping[str, Any], *, timeout: float | None = 10, future: bool = False
+    ) -> Run | concurrent.futures.Future[Run]:
+        """Merge keys into the run's metadata; keys not given are kept."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.update_run_metadata(self.name, metadata, timeout=None if future else timeout)
+        return _dispatch(work, future)
+
+    @overload
+    def clone(self, *, timeout: float | None = 10, future: Literal[False] = False, **changes: Any) -> Run: ...
+    @overload
+    def clone(
+        self, *, timeout: float | None = 10, future: Literal[True], **changes: Any
+    ) -> concurrent.futures.Future[Run]: ...
+    def clone(
+        self, *, timeout: float | None = 10, future: bool = False, **changes: Any
+    ) -> Run | concurrent.futures.Future[Run]:
+        """Launch a new run from this run's submitted config, with `changes` applied (see `mcli.aio.clone_run`)."""
+        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
+        import mcli.aio
+        from mcli.sdk import _dispatch
+
+        work = mcli.aio.clone_run(cast("Run", self), timeout=None if future else timeout, **changes)
+        return _dispatch(work, future)
