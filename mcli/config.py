@@ -174,7 +174,7 @@ def _normal_endpoint(value: str) -> str:
 
 
 def save_endpoint(endpoint: str | None) -> Path:
-    """Save the endpoint (an http(s) URL, or `local` for the embedded server) in the config file; None forgets
+    """Save the endpoint (an http(s) URL, or `local` for the local daemon) in the config file; None forgets
     it. Returns the file's path."""
     if endpoint is not None:
         endpoint = _normal_endpoint(endpoint)

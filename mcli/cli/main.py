@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint.",
     )
     endpoint.add_argument(
-        "url", metavar="URL", help="an http(s) URL, `local` (an embedded server) or `default`"
+        "url", metavar="URL", help="an http(s) URL, `local` (the local daemon) or `default`"
     )
 
     config = builder.group(verbs, "config", "Show mcli's configuration", "mcli config show")
