@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("mcli.testing.strategies needs hypothesis: pip install hypothesis") from None
 
-from mcli.filters import build_runs_page_input
+from mcli.filters import _instant, build_runs_page_input
 from mcli.graphql import schema_sdl
 from mcli.local.placement import Capacity
 from mcli.models.run_config import ComputeConfig, RunConfig, SchedulingConfig
@@ -234,13 +234,21 @@ def run_configs(
 
 # `get_runs` arguments that select runs (the others, timeout and future, are how to call, not what to get).
 _FILTER_ARGUMENTS = (
-    "runs", "cluster_names", "before", "after", "gpu_types", "gpu_nums", "statuses", "limit", "include_deleted"
+    "runs", "cluster_names", "before", "after", "gpu_types", "gpu_nums", "statuses", "limit", "include_deleted",
+    "ended_before", "ended_after", "user_emails",
 )  # fmt: skip
+# (before, after) pairs: `get_runs` refuses an `after` that is not earlier than its `before`.
+_RANGES = (("before", "after"), ("ended_before", "ended_after"))
 
 
 def _instants() -> st.SearchStrategy[Any]:
-    """Datetimes (aware or naive), dates, or ISO 8601 strings, as `get_runs` accepts for before/after."""
-    moments = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1))
+    """Datetimes (aware or naive), dates, or ISO 8601 strings, as `get_runs` accepts for before/after.
+
+    Half of them fall within a minute of when the strategy was made, where the runs a test just created are.
+    """
+    now = datetime.now(UTC).replace(tzinfo=None)
+    recent = st.integers(-30_000_000, 30_000_000).map(lambda offset: now + timedelta(microseconds=offset))
+    moments = recent | st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1))
     return (
         moments.map(lambda moment: moment.replace(tzinfo=UTC))
         | moments
@@ -248,14 +256,6 @@ def _instants() -> st.SearchStrategy[Any]:
         | moments.map(lambda moment: moment.replace(tzinfo=UTC).isoformat())
         | moments.map(lambda moment: moment.date().isoformat())
     )
-
-
-def _instant_of(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.astimezone()
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
 def _statuses() -> st.SearchStrategy[Any]:
@@ -271,12 +271,14 @@ def get_runs_filters(
     names: st.SearchStrategy[str] | None = None,
     cluster_names: st.SearchStrategy[str] | None = None,
     gpu_types: st.SearchStrategy[str] | None = None,
+    user_emails: st.SearchStrategy[str] | None = None,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Keyword arguments for `mcli.get_runs(**kwargs)` (and `mcli.aio.get_runs`) that the SDK accepts.
 
     Each filter is present or absent independently. `names`, `cluster_names` and `gpu_types` draw the values
-    to filter by (default: any valid run name; the local cluster's name and GPU type or another). Statuses come
-    from the schema's `RunStatus`, written as enum members or names in any case.
+    to filter by (default: any valid run name; the local cluster's name and GPU type or another); `user_emails`
+    only when given (a user may list only their own runs). Statuses come from the schema's `RunStatus`, written as
+    enum members or names in any case.
     """
     import mcli.sdk
 
@@ -293,6 +295,8 @@ def get_runs_filters(
         ),
         "before": _instants(),
         "after": _instants(),
+        "ended_before": _instants(),
+        "ended_after": _instants(),
         "gpu_types": st.lists(
             gpu_types
             if gpu_types is not None
@@ -304,11 +308,16 @@ def get_runs_filters(
         "limit": st.integers(1, 10_000),
         "include_deleted": st.booleans(),
     }
+    if user_emails is not None:
+        strategies["user_emails"] = st.lists(user_emails, min_size=1, max_size=2)
 
     def valid_range(arguments: dict[str, Any]) -> bool:
-        if "before" in arguments and "after" in arguments:
-            return _instant_of(arguments["after"]) < _instant_of(arguments["before"]) - timedelta(seconds=1)
-        return True
+        return all(
+            _instant(arguments[after], after)[1]
+            < _instant(arguments[before], before)[1] - timedelta(seconds=1)
+            for before, after in _RANGES
+            if before in arguments and after in arguments
+        )
 
     def validated(arguments: dict[str, Any]) -> dict[str, Any]:
         build_runs_page_input(**arguments)  # the SDK's own validation

@@ -3,7 +3,6 @@ server accepts and runs; and its run filtering agrees with filtering the full li
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 import mcli
 from mcli.filters import _instant
 from mcli.models.run_status import RunStatus
-from mcli.testing import MapiServer, mapi_environment
+from mcli.testing import MapiServer, MapiUser, mapi_environment
 from mcli.testing.strategies import get_runs_filters, run_configs, schema_run_statuses
 
 # The function-scoped fixtures only point the SDK at a user; nothing in them changes between examples.
@@ -25,23 +24,17 @@ PROPERTY = settings(
 )
 
 
-@dataclass
-class Account:
-    endpoint: str
-    api_key: str
-
-
 @pytest.fixture(scope="module")
-def accounts(mapi_server: MapiServer) -> dict[str, Account]:
+def accounts(mapi_server: MapiServer) -> dict[str, MapiUser]:
     """Users of the plugin's server for this module, each with their own runs (other tests' runs stay out)."""
     return {
-        who: Account(mapi_server.endpoint, mapi_server.add_user(f"{who}-{uuid.uuid4().hex[:8]}@strategies.test"))
+        who: mapi_server.new_user(f"{who}-{uuid.uuid4().hex[:8]}@strategies.test")
         for who in ("creator", "lister")
     }
 
 
 @pytest.fixture
-def creator(accounts: dict[str, Account], tmp_path: Path) -> Iterator[None]:
+def creator(accounts: dict[str, MapiUser], tmp_path: Path) -> Iterator[None]:
     with mapi_environment(accounts["creator"], config_dir=tmp_path):
         yield
 
@@ -68,7 +61,7 @@ def test_every_drawn_config_is_accepted_and_runs_to_completion(creator: None, co
 
 
 @pytest.fixture(scope="module")
-def corpus(accounts: dict[str, Account], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def corpus(accounts: dict[str, MapiUser], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The lister's runs: every end state, one and two nodes, with and without GPUs; one deleted."""
     configs = [
         ("done-cpu", "true", {}, "COMPLETED"),
@@ -89,7 +82,7 @@ def corpus(accounts: dict[str, Account], tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-def lister(accounts: dict[str, Account], corpus: list[str], tmp_path: Path) -> Iterator[list[str]]:
+def lister(accounts: dict[str, MapiUser], corpus: list[str], tmp_path: Path) -> Iterator[list[str]]:
     with mapi_environment(accounts["lister"], config_dir=tmp_path):
         yield corpus
 
@@ -109,6 +102,12 @@ def by_hand(everything: list[mcli.Run], arguments: dict[str, Any]) -> list[str]:
             or run.status in {RunStatus.from_string(status) for status in arguments["statuses"]},
             "before" not in arguments or run.created_at < _instant(arguments["before"], "before")[1],
             "after" not in arguments or run.created_at >= _instant(arguments["after"], "after")[1],
+            # A run that has not ended never matches an end-time bound.
+            "ended_before" not in arguments
+            or (run.completed_at is not None and run.completed_at < _instant(arguments["ended_before"], "")[1]),
+            "ended_after" not in arguments
+            or (run.completed_at is not None and run.completed_at >= _instant(arguments["ended_after"], "")[1]),
+            "user_emails" not in arguments or run.created_by in arguments["user_emails"],
         ]
         return all(checks)
 
@@ -118,8 +117,11 @@ def by_hand(everything: list[mcli.Run], arguments: dict[str, Any]) -> list[str]:
 
 @PROPERTY
 @given(data=st.data())
-def test_get_runs_returns_what_filtering_the_full_listing_gives(lister: list[str], data: st.DataObject) -> None:
-    arguments = data.draw(get_runs_filters(names=st.sampled_from([*lister, "never-created"])))
+def test_get_runs_returns_what_filtering_the_full_listing_gives(
+    accounts: dict[str, MapiUser], lister: list[str], data: st.DataObject
+) -> None:
+    email = st.just(accounts["lister"].email)
+    arguments = data.draw(get_runs_filters(names=st.sampled_from([*lister, "never-created"]), user_emails=email))
     everything = mcli.get_runs(include_deleted=True)
     assert {run.name for run in everything} == set(lister)
     assert [run.name for run in mcli.get_runs(**arguments)] == by_hand(everything, arguments)
