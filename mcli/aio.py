@@ -464,20 +464,59 @@ async def _open_log_stream(api: MAPIClient, variables: dict[str, Any], *, lines:
         except ValidationError as error:
             raise schema_error("getRunLogsV2", error) from None
 
+    # Following the latest resumption goes on with each later one until the run ends. Which one is followed is
+    # known once the lookup below answers.
+    followed_known = asyncio.Event()
+    followed = 0
+
+    async def next_resumption() -> dict[str, Any] | None:
+        nonlocal followed
+        await followed_known.wait()
+        later = await _resumption_after(api, variables["name"], followed)
+        if later is None:
+            return None
+        followed = later
+        return {**{k: v for k, v in variables.items() if k != "tail"}, "attemptIndex": later, "offset": 0}
+
+    chains = variables.get("follow") and variables.get("attemptIndex") is None
+
     # Subscribe at once and, meanwhile, look the run up (a Run object may be stale: deleted, or another user's),
     # so that a run that does not exist or a rank it lacks fails now rather than at first read, without paying
     # for the lookup and the subscription one after another.
-    stream = LogStream(chunks, variables, lines=lines).start()
+    stream = LogStream(chunks, variables, lines=lines, then=next_resumption if chains else None).start()
     try:
         known = await _fetch_run(api, variables["name"], False)
         if rank is not None and known.node_count and rank >= known.node_count:
             raise BadRequestError(
                 400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)"
             )
+        followed = known.latest_resumption.index if known.latest_resumption else 0
+        followed_known.set()
     except BaseException:
         await stream.aclose()
         raise
     return stream
+
+
+async def _resumption_after(api: MAPIClient, name: str, index: int) -> int | None:
+    """Once resumption `index` has ended: the index of the run's next resumption, or None when the run ended."""
+
+    async def settled() -> tuple[bool, int | None]:
+        """(whether it is known yet, the next index or None)."""
+        run = await _fetch_run(api, name, False)
+        if run.latest_resumption is not None and run.latest_resumption.index > index:
+            return True, index + 1
+        return run.status.is_terminal(), None
+
+    # Usually the run has already ended or moved on; otherwise wait for its next status change.
+    known, later = await settled()
+    if known:
+        return later
+    async for _status in _statuses(api, name):
+        known, later = await settled()
+        if known:
+            return later
+    return None
 
 
 def follow_run_logs(
@@ -766,6 +805,40 @@ def update_run(
         return Run.from_graphql(updated, updated.details)
 
     return _request("update_run", timeout, work)
+
+
+def start_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Coroutine[Any, Any, list[Run]]:
+    """Restart stopped or failed runs. The twin of `mcli.start_runs`; an empty list does nothing and sends nothing.
+
+    Returns:
+        An awaitable of the Runs, each PENDING at the start of a new resumption.
+
+    Raises:
+        NotFoundError: A name matches no run; it is named, and no run was started.
+        BadRequestError: A run is active or completed; none was started.
+    """
+    names = names_of(runs, "runs")
+    if not names:
+        _check_timeout(timeout)
+        return _done([])
+
+    async def work(api: MAPIClient) -> list[Run]:
+        await _existing(api, names, "started")
+        result = await api.start_runs(build_name_selector(names))
+        return [Run.from_graphql(item, item.details) for item in result.start_runs]
+
+    return _request("start_runs", timeout, work)
+
+
+def start_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
+    """Restart one stopped or failed run as a new resumption. The twin of `mcli.start_run`.
+
+    Raises:
+        NotFoundError: No run has this name.
+        BadRequestError: The run is active or completed.
+    """
+    name = run_name(run)
+    return _single(start_runs([name], timeout=timeout), name)
 
 
 # Shortcuts `clone` accepts for compute and scheduling settings, as the 0.8.3 `Run.clone` does.

@@ -10,7 +10,7 @@ import base64
 import codecs
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -80,6 +80,8 @@ class LineSplitter:
 
 
 Subscribe = Callable[[dict[str, Any]], AsyncIterator[tuple[str, int]]]
+# Called when a log ends: the variables of the log that continues it (the run's next resumption), or None.
+Continuation = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 class LogStream:
@@ -88,6 +90,8 @@ class LogStream:
     `subscribe(variables)` yields `(base64 chunk, end offset)` pairs. After a dropped connection the stream
     resubscribes from the end offset of the last chunk it consumed, so no line is lost or repeated.
     With `lines=False` the batches hold each chunk's text as it came instead (for callers that only copy it out).
+    With `then`, the stream goes on, when a log ends, with the log `then` names (from its start), until it names
+    none: following a run across its resumptions.
     """
 
     def __init__(
@@ -97,8 +101,10 @@ class LogStream:
         *,
         reconnect: RetryPolicy = RECONNECT,
         lines: bool = True,
+        then: Continuation | None = None,
     ) -> None:
         self._subscribe = subscribe
+        self._then = then
         self._variables = dict(variables)
         self._reconnect = reconnect
         self._lines = lines
@@ -118,14 +124,19 @@ class LogStream:
     async def _run(self) -> None:
         try:
             cut = self._splitter.feed if self._lines else self._splitter.text
-            async for chunk, end_offset in resubscribing(self._open, self._reconnect):
-                lines = cut(base64.b64decode(chunk))
-                self.offset = end_offset
-                if lines:
-                    await self._queue.put(lines)
-            tail = self._splitter.finish()
-            if tail:
-                await self._queue.put(tail)
+            while True:
+                async for chunk, end_offset in resubscribing(self._open, self._reconnect):
+                    lines = cut(base64.b64decode(chunk))
+                    self.offset = end_offset
+                    if lines:
+                        await self._queue.put(lines)
+                tail = self._splitter.finish()
+                if tail:
+                    await self._queue.put(tail)
+                following = await self._then() if self._then is not None else None
+                if following is None:
+                    break
+                self._variables, self.offset = dict(following), 0
             await self._queue.put(None)
         except asyncio.CancelledError:
             raise

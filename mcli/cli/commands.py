@@ -125,9 +125,24 @@ def logs(args: argparse.Namespace) -> int:
     if args.follow:
         if args.failed:
             raise CLIError("--failed picks the failed node of a finished run; it cannot be used with --follow")
-        return follow(args.run, rank=args.rank, timestamps=args.timestamps, tail=args.tail, wait=False)
+        return follow(
+            args.run,
+            rank=args.rank,
+            timestamps=args.timestamps,
+            tail=args.tail,
+            wait=False,
+            resumption=args.resumption,
+        )
     # Copied out chunk by chunk as it arrives: any size of log in bounded memory, with no overall timeout.
-    for piece in log_text(args.run, rank=args.rank, timestamps=args.timestamps, failed=args.failed, tail=args.tail):
+    pieces = log_text(
+        args.run,
+        rank=args.rank,
+        timestamps=args.timestamps,
+        failed=args.failed,
+        tail=args.tail,
+        resumption=args.resumption,
+    )
+    for piece in pieces:
         sys.stdout.write(piece)
     sys.stdout.flush()
     return 0

@@ -33,12 +33,17 @@ def _exit_code(status: RunStatus) -> int:
     return EXIT_FAILED
 
 
-def follow(name: str, rank: int | None, timestamps: bool, tail: int | None, wait: bool) -> int:
-    """Stream the run's logs (first waiting for it to start, if `wait`), then report how it ended."""
+def follow(
+    name: str, rank: int | None, timestamps: bool, tail: int | None, wait: bool, resumption: int | None = None
+) -> int:
+    """Stream the run's logs (first waiting for it to start, if `wait`), then report how it ended.
+
+    Without `resumption` the logs of the latest resumption, then of each later one (a retried run's too).
+    """
     try:
         if wait:
             _wait_until_started(name)
-        _stream_logs(name, rank=rank, timestamps=timestamps, tail=tail)
+        _stream_logs(name, rank=rank, timestamps=timestamps, tail=tail, resumption=resumption)
         return _report_end(_final_status(name))
     except KeyboardInterrupt:
         return _interrupted(name)
@@ -56,9 +61,14 @@ def _wait_until_started(name: str) -> None:
 
 
 def _stream_logs(
-    name: str, rank: int | None = None, timestamps: bool = False, tail: int | None = None
+    name: str,
+    rank: int | None = None,
+    timestamps: bool = False,
+    tail: int | None = None,
+    resumption: int | None = None,
 ) -> None:
-    for line in mcli.follow_run_logs(name, rank=rank, timestamps=timestamps, tail=tail):
+    lines = mcli.follow_run_logs(name, rank=rank, timestamps=timestamps, tail=tail, resumption=resumption)
+    for line in lines:
         # Each line keeps its newline; flush so that a pipe sees lines as they come.
         print(line, end="", flush=True)
 

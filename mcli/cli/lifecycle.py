@@ -1,4 +1,4 @@
-"""Commands for clusters and a run's scheduling: `get clusters`, `util`, `update run`."""
+"""Commands for clusters and a run's scheduling: `get clusters`, `util`, `update run`, `start run`."""
 
 from __future__ import annotations
 
@@ -151,4 +151,14 @@ def update_run(args: argparse.Namespace) -> int:
         f"max retries {run.max_retries if run.max_retries is not None else 0}, "
         f"retry on system failure {run.retry_on_system_failure}, max duration {duration}"
     )
+    return 0
+
+
+# --- start run ---------------------------------------------------------------------------------------------
+
+
+def start_runs(args: argparse.Namespace) -> int:
+    for run in mcli.start_runs(args.names):
+        index = run.latest_resumption.index if run.latest_resumption else 0
+        print(f"Restarting run {run.name} as resumption {index} ({run.status.value})")
     return 0

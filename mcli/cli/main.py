@@ -210,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop it after this many hours of running",
     )
 
+    start = builder.group(verbs, "start", "Restart objects", "mcli start run hello-abc12")
+    start_run = builder.command(
+        start,
+        "run",
+        "Restart stopped or failed runs, each as a new resumption",
+        "mcli start run hello-abc12\nmcli start run hello-abc12 other-def34 && mcli logs hello-abc12 -f",
+        lifecycle.start_runs,
+        notes="A restarted run keeps its name, config and earlier resumptions' logs (mcli logs RUN --resumption N).",
+    )
+    start_run.add_argument("names", nargs="+", metavar="NAME", help="run names")
+
     logs = builder.command(
         verbs,
         "logs",
@@ -225,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--failed", action="store_true", help="the logs of the first node that failed")
     logs.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its time")
     logs.add_argument("--tail", type=non_negative, metavar="N", help="only the last N lines")
+    logs.add_argument(
+        "--resumption",
+        type=non_negative,
+        metavar="N",
+        help="the logs of resumption N (0 is the first execution; default the latest, and -f goes on to later ones)",
+    )
 
     describe = builder.group(
         verbs, "describe", "Show the details of an object", "mcli describe run hello-abc12"

@@ -596,12 +596,15 @@ def log_text(
     failed: bool = False,
     tail: int | None = None,
     timeout: float | None = 10,
+    resumption: int | None = None,
 ) -> Generator[str, None, None]:
     """The log as it is now, in text pieces as they arrive (not cut into lines), so that a caller copying it out
     holds a few chunks at a time; `timeout` bounds opening the stream. Used by `mcli logs`."""
     import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
 
-    opening = mcli.aio.log_text_stream(run, rank, timestamps, timeout=timeout, failed=failed, tail=tail)
+    opening = mcli.aio.log_text_stream(
+        run, rank, timestamps, timeout=timeout, failed=failed, tail=tail, resumption=resumption
+    )
     return _lines(loop.run(opening))
 
 
@@ -861,6 +864,41 @@ def update_run(
 
 
 @overload
+def start_runs(
+    runs: Iterable[str | Run], *, timeout: float | None = 10, future: Literal[False] = False
+) -> list[Run]: ...
+@overload
+def start_runs(
+    runs: Iterable[str | Run], *, timeout: float | None = 10, future: Literal[True]
+) -> "concurrent.futures.Future[list[Run]]": ...
+def start_runs(
+    runs: Iterable[str | Run], *, timeout: float | None = 10, future: bool = False
+) -> "list[Run] | concurrent.futures.Future[list[Run]]":
+    """Restart stopped or failed runs; each begins a new resumption and comes back PENDING.
+
+    An empty list does nothing and sends nothing. An active or completed run is refused (BadRequestError).
+    """
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.start_runs(runs, timeout=None if future else timeout), future)
+
+
+@overload
+def start_run(run: str | Run, *, timeout: float | None = 10, future: Literal[False] = False) -> Run: ...
+@overload
+def start_run(
+    run: str | Run, *, timeout: float | None = 10, future: Literal[True]
+) -> "concurrent.futures.Future[Run]": ...
+def start_run(
+    run: str | Run, *, timeout: float | None = 10, future: bool = False
+) -> "Run | concurrent.futures.Future[Run]":
+    """Restart one stopped or failed run as a new resumption (PENDING at first)."""
+    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+
+    return _dispatch(mcli.aio.start_run(run, timeout=None if future else timeout), future)
+
+
+@overload
 def get_clusters(
     clusters: "Iterable[str | ClusterDetails] | str | None" = None,
     *,
@@ -978,6 +1016,8 @@ __all__ = [
     "get_runs",
     "initialize",
     "set_api_key",
+    "start_run",
+    "start_runs",
     "stop_run",
     "stop_runs",
     "update_run",

@@ -1,6 +1,7 @@
 """`mcli get clusters`, `mcli util` and `mcli update run`."""
 
 import json
+from pathlib import Path
 
 import mcli
 
@@ -69,3 +70,44 @@ def test_describe_run_shows_resumptions_and_retry_policy(cli: Cli) -> None:
     header, *rows = [line for line in lines if line and not line.startswith("╰")]
     assert header.split() == ["INDEX", "STATUS", "STARTED", "ENDED", "REASON"]
     assert rows[0].split()[:2] == ["0", "FAILED"] and "code 3" in rows[0]
+
+
+FAILS_TWICE = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ "$n" -ge 3 ]'
+
+
+def test_run_follow_goes_on_across_resumptions_and_logs_picks_one(cli: Cli, tmp_path: Path) -> None:
+    name = unique("flaky")
+    config = tmp_path / "flaky.yaml"
+    # Each attempt lasts a second, so the follower is attached before the first one fails.
+    config.write_text(
+        f"name: {name}\nimage: python:3.11\nscheduling:\n  max_retries: 3\n"
+        f"command: |\n  {FAILS_TWICE}; status=$?; sleep 1; exit $status\n"
+    )
+    followed = cli("run", "-f", str(config), "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout == f"{name}\nattempt 1\nattempt 2\nattempt 3\n"
+    assert "COMPLETED" in followed.stderr
+    second = cli("logs", name, "--resumption", "1")
+    assert second.returncode == 0 and second.stdout == "attempt 2\n"
+    assert cli("logs", name, "-f", "--resumption", "0").stdout == "attempt 1\n"
+    assert cli("logs", name, "-f").stdout == "attempt 3\n"  # a finished run: its latest resumption
+    described = cli("describe", "run", name).stdout.split("Resumptions")[1].split("Lifecycle")[0]
+    assert [line.split()[:2] for line in described.splitlines()[2:5]] == [
+        ["0", "FAILED"],
+        ["1", "FAILED"],
+        ["2", "COMPLETED"],
+    ]
+
+
+def test_start_run_restarts_a_stopped_run(cli: Cli) -> None:
+    run = mcli.create_run(mcli.RunConfig(name=unique("restart"), image="python:3.11", command="sleep 60"))
+    mcli.wait_for_run_status(run, "RUNNING", timeout=30)
+    mcli.stop_run(run)
+    mcli.wait_for_run_status(run, "STOPPED", timeout=30)
+    result = cli("start", "run", run.name)
+    assert result.returncode == 0, result.stderr
+    assert f"Restarting run {run.name} as resumption 1" in result.stdout
+    assert mcli.wait_for_run_status(run, "RUNNING", timeout=30).resumptions[-1].index == 1
+    again = cli("start", "run", run.name)
+    assert again.returncode == 1 and "only stopped or failed runs can be started" in again.stderr
+    mcli.stop_run(run)

@@ -118,6 +118,31 @@ def lifecycle():
     official_cli("update", "run", "conf-util", "--max-retries", "3")
     check(mcli.get_run("conf-util").max_retries == 3, "max retries not updated")
     mcli.stop_run(sleeper)
+    mcli.wait_for_run_status(sleeper, RunStatus.STOPPED, timeout=60)
+    check(mcli.get_run("conf-util").status == RunStatus.STOPPED, "stop")
+
+    # Fails twice, then succeeds: three resumptions, each with its own log.
+    counting = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ "$n" -ge 3 ]'
+    flaky = mcli.create_run(RunConfig(name="conf-flaky", image="python:3.11", command=counting,
+                                      scheduling={"max_retries": 3}))
+    deadline = time.monotonic() + 60
+    while mcli.get_run("conf-flaky").status != RunStatus.COMPLETED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    flaky = mcli.get_run("conf-flaky")
+    statuses = [(r.index, r.status) for r in flaky.resumptions]
+    check(statuses == [(0, RunStatus.FAILED), (1, RunStatus.FAILED), (2, RunStatus.COMPLETED)], statuses)
+    for index in range(3):
+        text = "".join(mcli.get_run_logs("conf-flaky", resumption=index))
+        check(text == f"attempt {index + 1}\n", (index, text))
+    described = official_cli("describe", "run", "conf-flaky")
+    check(f"{flaky.run_uid}-2" in described and "Resumption" in described, described)  # the latest execution
+
+    # A stopped run restarts as a new resumption, PENDING first.
+    restarted = mcli.start_run("conf-util")
+    check(restarted.status in (RunStatus.PENDING, RunStatus.QUEUED), restarted.status)
+    check([r.index for r in restarted.resumptions] == [0, 1], restarted.resumptions)
+    mcli.wait_for_run_status("conf-util", RunStatus.RUNNING, timeout=60)
+    mcli.stop_run("conf-util")
     print("lifecycle: ok")
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,3 +126,51 @@ def test_get_runs_by_end_time_and_owner(configured: MapiUser) -> None:
         mcli.get_runs(user_emails=["someone.else@example.com"])
     with pytest.raises(ValueError, match=r"ended_after .* must be earlier than ended_before"):
         mcli.get_runs(ended_before=started, ended_after=started)
+
+
+FAILS_TWICE = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ "$n" -ge 3 ]'
+
+
+def test_retried_run_has_resumptions_with_their_own_logs_and_follow_reads_each() -> None:
+    run = mcli.create_run(config(FAILS_TWICE, name="sdk-flaky", scheduling={"max_retries": 3}))
+    followed = list(mcli.follow_run_logs(run))
+    assert followed == ["attempt 1\n", "attempt 2\n", "attempt 3\n"]
+    done = mcli.wait_for_run_status(run, RunStatus.COMPLETED, timeout=60)
+    assert [(r.index, r.status) for r in done.resumptions] == [
+        (0, RunStatus.FAILED),
+        (1, RunStatus.FAILED),
+        (2, RunStatus.COMPLETED),
+    ]
+    assert [mcli.get_run_logs(run, resumption=i) for i in range(3)] == followed
+    assert mcli.get_run_logs(run) == "attempt 3\n"  # the latest resumption
+    assert list(mcli.follow_run_logs(run, resumption=1)) == ["attempt 2\n"]
+    assert [e.event_type for e in done.events].count("REQUEUED") == 2
+
+
+def test_start_run_restarts_a_stopped_run_as_a_new_resumption() -> None:
+    run = mcli.create_run(config("echo go; sleep 60", name="sdk-restart", scheduling={"max_duration": 1}))
+    mcli.wait_for_run_status(run, RunStatus.RUNNING, timeout=30)
+    mcli.stop_run(run)
+    mcli.wait_for_run_status(run, RunStatus.STOPPED, timeout=30)
+    restarted = mcli.start_run(run)
+    assert restarted.status == RunStatus.PENDING and [r.index for r in restarted.resumptions] == [0, 1]
+    running = mcli.wait_for_run_status(run, RunStatus.RUNNING, timeout=30)
+    assert running.resumptions[-1].status == RunStatus.RUNNING
+    assert mcli.start_runs([]) == []
+    with pytest.raises(mcli.BadRequestError, match="only stopped or failed runs can be started"):
+        mcli.start_runs(["sdk-restart"], future=True).result(timeout=10)
+    with pytest.raises(mcli.NotFoundError):
+        asyncio.run(mcli.aio.start_run("no-such-run-to-start"))
+    mcli.stop_run(run)
+
+
+def test_max_duration_stops_the_run_and_update_moves_the_deadline() -> None:
+    capped = mcli.create_run(config("sleep 60", name="sdk-capped", scheduling={"max_duration": 2 / 3600}))
+    kept = mcli.create_run(config("sleep 60", name="sdk-kept", scheduling={"max_duration": 3 / 3600}))
+    mcli.wait_for_run_status(kept, RunStatus.RUNNING, timeout=30)
+    mcli.update_run(kept, max_duration=1)
+    stopped = mcli.wait_for_run_status(capped, RunStatus.STOPPED, timeout=30)
+    assert stopped.reason is not None and "maximum duration" in stopped.reason
+    time.sleep(1.5)  # past the 3 s that `kept` started with
+    assert mcli.get_run(kept).status == RunStatus.RUNNING
+    kept.stop()
