@@ -92,7 +92,8 @@ def test_run_follow_goes_on_across_resumptions_and_logs_picks_one(cli: Cli, tmp_
     assert cli("logs", name, "-f", "--resumption", "0").stdout == "attempt 1\n"
     assert cli("logs", name, "-f").stdout == "attempt 3\n"  # a finished run: its latest resumption
     described = cli("describe", "run", name).stdout.split("Resumptions")[1].split("Lifecycle")[0]
-    assert [line.split()[:2] for line in described.splitlines()[2:5]] == [
+    rows = [line.strip("│ ") for line in described.splitlines()[2:5]]  # inside the panel, after its header
+    assert [row.split()[:2] for row in rows] == [
         ["0", "FAILED"],
         ["1", "FAILED"],
         ["2", "COMPLETED"],
