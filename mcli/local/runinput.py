@@ -154,9 +154,12 @@ def parse_run_input(run_input: Any, capacity: Capacity) -> RunSpec:
     if max_duration is not None and (
         isinstance(max_duration, bool)
         or not isinstance(max_duration, int | float)
-        or not 0 <= max_duration * 3600 <= MAX_INT
+        or not 1 <= round(max_duration * 3600) <= MAX_INT
     ):
-        raise bad_field(f"scheduling.maxDuration must be a number of hours from 0 to {MAX_INT // 3600}")
+        # The run is stopped once it has run this long, so a limit must leave it at least a second.
+        raise bad_field(
+            f"scheduling.maxDuration must be a number of hours from 1/3600 (one second) to {MAX_INT // 3600}"
+        )
     run_type = run_input.get("runType", "TRAINING")
     if run_type not in RUN_TYPES:
         raise bad_field(f"runType must be one of {', '.join(RUN_TYPES)}")

@@ -139,10 +139,9 @@ def _scheduling() -> st.SearchStrategy[dict[str, Any]]:
         "preemptible": st.booleans(),
         "max_retries": st.integers(0, 10),
         "retry_on_system_failure": st.booleans(),
-        # Hours; the server keeps whole seconds in a 32-bit Int.
-        "max_duration": st.floats(
-            min_value=0, max_value=_graphql_max_int() / 3600, exclude_min=True, allow_nan=False
-        ),
+        # Hours; the server keeps whole seconds in a 32-bit Int. At least a minute: the server enforces the limit
+        # (it stops the run), and a drawn run must have time to complete.
+        "max_duration": st.floats(min_value=1 / 60, max_value=_graphql_max_int() / 3600, allow_nan=False),
     }
     _check_covered(SchedulingConfig, set(strategies))
     return st.fixed_dictionaries({}, optional=strategies)

@@ -200,3 +200,9 @@ async def test_server_sigkill_and_restart_is_a_system_failure(server_process: Se
     finally:
         await client.close()
     server_process.stop(signal.SIGTERM)
+
+
+async def test_a_limit_under_a_second_is_refused(api: Api) -> None:
+    with pytest.raises(GqlError, match="maxDuration must be a number of hours from 1/3600") as refused:
+        await api.create(name="too-short", command="true", scheduling={"maxDuration": 0.0001})
+    assert refused.value.code == 400
