@@ -132,7 +132,9 @@ FAILS_TWICE = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count
 
 
 def test_retried_run_has_resumptions_with_their_own_logs_and_follow_reads_each() -> None:
-    run = mcli.create_run(config(FAILS_TWICE, name="sdk-flaky", scheduling={"max_retries": 3}))
+    # Each attempt lasts a second, so the follower is attached before the first one fails.
+    command = f"{FAILS_TWICE}; status=$?; sleep 1; exit $status"
+    run = mcli.create_run(config(command, name="sdk-flaky", scheduling={"max_retries": 3}))
     followed = list(mcli.follow_run_logs(run))
     assert followed == ["attempt 1\n", "attempt 2\n", "attempt 3\n"]
     done = mcli.wait_for_run_status(run, RunStatus.COMPLETED, timeout=60)
