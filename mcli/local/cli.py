@@ -19,6 +19,7 @@ from typing import Any
 from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive
 from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, read_record, stop_daemon
 from mcli.local.executors import EXECUTORS
+from mcli.local.executors.base import ExecutorUnavailable
 from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
 from mcli.local.server import (
@@ -294,7 +295,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         run_forever(options, args.host, args.port, listening)
-    except DataDirInUse as error:
+    except (DataDirInUse, ExecutorUnavailable) as error:
         raise CLIError(str(error)) from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from ray_helpers import (
     GPUS_PER_NODE,
+    MCLI,
     RayCluster,
     RayServer,
     cli,
@@ -130,3 +133,19 @@ def test_a_lost_node_fails_the_run_as_a_system_failure(
     assert {node.status for name, node in by_name.items() if name != extra.node_id} == {"STOPPED"}
     # The lost node's rank had no actor left to stop it: its guard killed it.
     assert wait_until_gone(marker, 10) == []
+
+
+def test_a_cluster_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"  # bound, not listening: nothing answers there
+        serve = [*MCLI, "local", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")]
+        proc = subprocess.run(
+            [*serve, "--executor", "ray", "--ray-address", address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"mcli: error: no Ray cluster answers at {address}")
+    assert "ray start --head" in proc.stderr

@@ -28,6 +28,10 @@ class LogSink(Protocol):
     def append(self, data: bytes, at: float) -> None: ...
 
 
+class ExecutorUnavailable(Exception):
+    """The executor cannot start (its extra is not installed, its cluster does not answer): a user can fix it."""
+
+
 class SystemFailure(Exception):
     """The platform, not the run's command, ended or prevented a rank (node lost, actors gone, ...)."""
 

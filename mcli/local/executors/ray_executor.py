@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from mcli.local.executors.base import (
     Executor,
+    ExecutorUnavailable,
     LogSink,
     Placement,
     RankExit,
@@ -93,16 +95,24 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str, capacity: Capacity, data_dir: Path) -> None:
-        import ray
+        try:
+            import ray
+        except ImportError as exc:
+            raise ExecutorUnavailable("the Ray executor needs Ray: pip install 'mcli[ray]'") from exc
 
         self.namespace = namespace_for(data_dir)
         self._template = capacity
-        ray.init(
-            address=address,
-            namespace=self.namespace,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        if address != "auto":
+            _check_reachable(address)
+        try:
+            ray.init(
+                address=address,
+                namespace=self.namespace,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for a bad cluster
+            raise ExecutorUnavailable(f"could not connect to the Ray cluster at {address}: {exc}") from exc
         self._actor_class = ray.remote(_rank_actor_class())
         self._pending: set[str] = set()  # runs whose groups are not ready yet
         self._held: dict[str, RayPlacement] = {}
@@ -131,6 +141,7 @@ class RayExecutor(Executor):
 
     def place(self, key: str, nodes: int, gpus_per_rank: int) -> Placement | None:
         from ray.util import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         if self._pending:
             return None  # where a pending group lands decides what is free; wait until it is known
@@ -147,11 +158,24 @@ class RayExecutor(Executor):
         )
         self._pending.add(key)
         detail = self._held[key] = RayPlacement(group, gpus_per_rank, nodes)
+        # The actors are created now, so their worker processes start while the group is being placed.
+        for rank in range(nodes):
+            detail.actors[rank] = self._actor_class.options(
+                name=_actor_name(key, rank),
+                namespace=self.namespace,
+                lifetime="detached",
+                num_cpus=0,
+                num_gpus=gpus_per_rank,
+                max_restarts=0,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(
+                    placement_group=group, placement_group_bundle_index=rank
+                ),
+            ).remote(f"{self.namespace}/{key}/rank-{rank}.log")
         return Placement(key, [], [{} for _ in range(nodes)], "", 0, detail)
 
     async def prepare(self, placement: Placement) -> None:
+        import ray
         from ray.util import placement_group_table
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         detail: RayPlacement = placement.detail
         try:
@@ -162,19 +186,10 @@ class RayExecutor(Executor):
             self._pending.discard(placement.key)
             # Where this group landed is known (or it is gone): runs that waited for that may fit now.
             asyncio.get_running_loop().call_soon(self.capacity_changed)
-        for rank in range(detail.world_size):
-            detail.actors[rank] = self._actor_class.options(
-                name=_actor_name(placement.key, rank),
-                namespace=self.namespace,
-                lifetime="detached",
-                num_cpus=0,
-                num_gpus=detail.gpus_per_rank,
-                max_restarts=0,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(
-                    placement_group=detail.group, placement_group_bundle_index=rank
-                ),
-            ).remote(f"{self.namespace}/{placement.key}/rank-{rank}.log")
-        nodes = await asyncio.gather(*(detail.actors[r].node.remote() for r in range(detail.world_size)))
+        try:
+            nodes = await asyncio.gather(*(detail.actors[r].node.remote() for r in range(detail.world_size)))
+        except ray.exceptions.RayError as exc:
+            raise SystemFailure(f"The run's Ray actors could not start: {exc}") from exc
         placement.node_names = [node["node_id"] for node in nodes]
         placement.master_addr = nodes[0]["address"]
         placement.master_port = nodes[0]["free_port"]
@@ -295,6 +310,19 @@ class RayExecutor(Executor):
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds with a fix, where Ray itself would retry for minutes."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or address, int(port) if port.isdigit() else 6379), timeout=5):
+            return
+    except OSError as exc:
+        raise ExecutorUnavailable(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}): give the HEAD:PORT that "
+            "`ray start --head` printed, or --ray-address auto on a node of the cluster"
+        ) from None
 
 
 def _rank_actor_class() -> type:
