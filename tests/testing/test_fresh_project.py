@@ -110,12 +110,31 @@ OPTIONS_TEST = textwrap.dedent(
         with pytest.raises(mcli.MAPIException):
             mcli.create_run(mcli.RunConfig(image="python:3.11", command="true", compute={"nodes": 4, "gpus": 8}))
         print("DATA_DIR", mapi_env.server.data_dir)
+
+
+    def test_options_from_a_conftest_override(mapi_env):
+        first = mcli.create_run(mcli.RunConfig(image="python:3.11", command="sleep 60"))
+        second = mcli.create_run(mcli.RunConfig(image="python:3.11", command="true"))
+        mcli.wait_for_run_status(first, "RUNNING", timeout=30)
+        assert mcli.wait_for_run_status(second, "QUEUED", timeout=30).status == "QUEUED"  # one run at a time
+    """
+)
+
+OPTIONS_CONFTEST = textwrap.dedent(
+    """
+    import pytest
+
+
+    @pytest.fixture(scope="session")
+    def mapi_server_options(mapi_server_options):
+        return {**mapi_server_options, "max_concurrent_runs": 1}
     """
 )
 
 
-def test_command_line_options_set_capacity_and_keep_the_data(tmp_path: Path) -> None:
+def test_command_line_and_conftest_options_reach_the_server(tmp_path: Path) -> None:
     (tmp_path / "test_options.py").write_text(OPTIONS_TEST)
+    (tmp_path / "conftest.py").write_text(OPTIONS_CONFTEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTEST_"))}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
