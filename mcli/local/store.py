@@ -1,4 +1,7 @@
-"""SQLite persistence (WAL): users, API key hashes, runs, resumptions, lifecycle, events and node ranks."""
+"""SQLite persistence (WAL): users, API key hashes, runs, resumptions, lifecycle, events and node ranks.
+
+The tables, the migrations of older data dirs and the mapping of a run row live in `storeschema.py`.
+"""
 
 from __future__ import annotations
 
@@ -22,103 +25,15 @@ from mcli.local.records import (
     RunFilter,
     User,
 )
+from mcli.local.storeschema import (
+    MIGRATE_RANK_HANDLES,
+    RUN_COLUMNS,
+    SCHEMA,
+    UPDATABLE,
+    row_to_run,
+    run_values,
+)
 from mcli.local.timeutil import now
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users(
-  id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS api_keys(
-  key_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runs(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  user_id TEXT NOT NULL,
-  created_by_email TEXT NOT NULL,
-  name TEXT NOT NULL,
-  status TEXT NOT NULL,
-  reason TEXT,
-  created_at REAL NOT NULL,
-  updated_at REAL NOT NULL,
-  started_at REAL,
-  ended_at REAL,
-  priority TEXT NOT NULL,
-  max_retries INTEGER,
-  preemptible INTEGER NOT NULL,
-  retry_on_system_failure INTEGER NOT NULL,
-  max_duration_seconds INTEGER,
-  is_deleted INTEGER NOT NULL DEFAULT 0,
-  run_type TEXT NOT NULL,
-  image TEXT NOT NULL,
-  command TEXT NOT NULL,
-  run_input TEXT NOT NULL,
-  metadata TEXT NOT NULL,
-  cluster_name TEXT NOT NULL,
-  gpu_type TEXT NOT NULL,
-  gpus INTEGER NOT NULL,
-  cpus INTEGER NOT NULL,
-  nodes INTEGER NOT NULL,
-  -- Automatic resumptions used since the run was created or last restarted (checked against max_retries).
-  retries_used INTEGER NOT NULL DEFAULT 0);
--- A name is unique among a user's live runs; deleted runs free their name.
-CREATE UNIQUE INDEX IF NOT EXISTS runs_user_live_name ON runs(user_id, name) WHERE is_deleted = 0;
-CREATE INDEX IF NOT EXISTS runs_user_name ON runs(user_id, name);
--- Pages are read newest first (seq DESC) per user; these keep filtered pages index-driven at 100k runs.
-CREATE INDEX IF NOT EXISTS runs_user_seq ON runs(user_id, is_deleted, seq);
-CREATE INDEX IF NOT EXISTS runs_user_status ON runs(user_id, status, seq);
-CREATE INDEX IF NOT EXISTS runs_user_created ON runs(user_id, created_at);
-CREATE INDEX IF NOT EXISTS runs_user_ended ON runs(user_id, ended_at);
-CREATE INDEX IF NOT EXISTS runs_active ON runs(status)
-  WHERE status IN ('PENDING', 'QUEUED', 'STARTING', 'RUNNING', 'TERMINATING');
-CREATE TABLE IF NOT EXISTS resumptions(
-  run_id TEXT NOT NULL, execution_index INTEGER NOT NULL, cluster_name TEXT NOT NULL, cpus INTEGER NOT NULL,
-  gpu_type TEXT NOT NULL, gpus INTEGER NOT NULL, nodes INTEGER NOT NULL, start_time REAL, end_time REAL,
-  status TEXT NOT NULL, reason TEXT, PRIMARY KEY(run_id, execution_index)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lifecycle(
-  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, execution_index INTEGER NOT NULL, status TEXT NOT NULL,
-  start_time REAL NOT NULL, end_time REAL, reason TEXT);
-CREATE INDEX IF NOT EXISTS lifecycle_run ON lifecycle(run_id, id);
-CREATE TABLE IF NOT EXISTS events(
-  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, execution_index INTEGER NOT NULL, event_type TEXT NOT NULL,
-  event_time REAL NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_run ON events(run_id, id);
-CREATE TABLE IF NOT EXISTS run_nodes(
-  run_id TEXT NOT NULL, execution_index INTEGER NOT NULL, rank INTEGER NOT NULL, name TEXT NOT NULL,
-  status TEXT NOT NULL, reason TEXT, exit_code INTEGER, handle TEXT,
-  PRIMARY KEY(run_id, execution_index, rank)) WITHOUT ROWID;
-"""
-
-# Data dirs written before the executor seam kept a rank's `pid` and `proc_start`; the executor's opaque handle
-# replaces them (the local executor's handle holds the same two facts).
-_MIGRATE_RANK_HANDLES = """
-ALTER TABLE run_nodes ADD COLUMN handle TEXT;
-UPDATE run_nodes SET handle = json_object('pid', pid, 'start', proc_start) WHERE pid IS NOT NULL;
-ALTER TABLE run_nodes DROP COLUMN pid;
-ALTER TABLE run_nodes DROP COLUMN proc_start;
-"""
-
-_RUN_COLUMNS = (
-    "seq, id, user_id, name, status, reason, created_at, updated_at, started_at, ended_at, created_by_email, "
-    "priority, max_retries, preemptible, retry_on_system_failure, max_duration_seconds, is_deleted, run_type, "
-    "image, command, run_input, metadata, cluster_name, gpu_type, gpus, cpus, nodes"
-)
-
-# Columns a caller may change through `update_run`.
-_UPDATABLE = frozenset(
-    {
-        "status",
-        "reason",
-        "updated_at",
-        "started_at",
-        "ended_at",
-        "priority",
-        "max_retries",
-        "preemptible",
-        "retry_on_system_failure",
-        "max_duration_seconds",
-        "is_deleted",
-        "metadata",
-    }
-)
 
 
 def hash_key(api_key: str) -> str:
@@ -132,38 +47,6 @@ def new_api_key() -> str:
 
 # Run ids per `IN (...)` query: well under SQLite's limit on bound parameters.
 _IN_BATCH = 500
-
-
-def _row_to_run(row: Sequence[Any]) -> Run:
-    return Run(
-        seq=row[0],
-        id=row[1],
-        user_id=row[2],
-        name=row[3],
-        status=row[4],
-        reason=row[5],
-        created_at=row[6],
-        updated_at=row[7],
-        started_at=row[8],
-        completed_at=row[9],
-        created_by_email=row[10],
-        priority=row[11],
-        max_retries=row[12],
-        preemptible=bool(row[13]),
-        retry_on_system_failure=bool(row[14]),
-        max_duration_seconds=row[15],
-        is_deleted=bool(row[16]),
-        run_type=row[17],
-        image=row[18],
-        command=row[19],
-        run_input=json.loads(row[20]),
-        metadata=json.loads(row[21]),
-        cluster_name=row[22],
-        gpu_type=row[23],
-        gpus=row[24],
-        cpus=row[25],
-        nodes=row[26],
-    )
 
 
 def _in_clause(column: str, values: Sequence[Any], where: list[str], params: list[Any]) -> None:
@@ -180,14 +63,14 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable against a process crash (SIGKILL) in WAL mode; only an OS crash can lose commits.
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(run_nodes)")}
         if "handle" not in columns:
             with self.transaction():
-                for statement in _MIGRATE_RANK_HANDLES.strip().split(";\n"):
+                for statement in MIGRATE_RANK_HANDLES.strip().split(";\n"):
                     self.db.execute(statement)
         if "retries_used" not in {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}:
             # Data dirs from before automatic resumptions: no run has used any.
@@ -228,9 +111,9 @@ class Store:
     def insert_run(self, run: Run, resumption: Resumption) -> Run:
         with self.transaction():
             cur = self.db.execute(
-                f"INSERT INTO runs({_RUN_COLUMNS.replace('seq, ', '', 1)}) "
+                f"INSERT INTO runs({RUN_COLUMNS.replace('seq, ', '', 1)}) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                _run_values(run),
+                run_values(run),
             )
             run.seq = int(cur.lastrowid or 0)
             self._insert_resumption(run.id, resumption)
@@ -247,9 +130,9 @@ class Store:
         with self.transaction():
             for run, resumption in runs:
                 self.db.execute(
-                    f"INSERT INTO runs({_RUN_COLUMNS.replace('seq, ', '', 1)}) "
+                    f"INSERT INTO runs({RUN_COLUMNS.replace('seq, ', '', 1)}) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    _run_values(run),
+                    run_values(run),
                 )
                 self._insert_resumption(run.id, resumption)
         self.db.execute("ANALYZE")
@@ -276,8 +159,8 @@ class Store:
         return _Transaction(self.db)
 
     def get_run(self, run_id: str) -> Run:
-        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        run = _row_to_run(row)
+        row = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        run = row_to_run(row)
         self._attach_resumptions([run])
         return run
 
@@ -290,12 +173,12 @@ class Store:
     def find_run_by_name(self, user_id: str, name: str) -> Run | None:
         """The live run with this name: a deleted run is gone, and its name may belong to a newer run."""
         row = self.db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE user_id = ? AND name = ? AND is_deleted = 0",
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE user_id = ? AND name = ? AND is_deleted = 0",
             (user_id, name),
         ).fetchone()
         if row is None:
             return None
-        run = _row_to_run(row)
+        run = row_to_run(row)
         self._attach_resumptions([run])
         return run
 
@@ -337,11 +220,11 @@ class Store:
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(value)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        runs = [_row_to_run(row) for row in self.db.execute(sql, params)]
+        runs = [row_to_run(row) for row in self.db.execute(sql, params)]
         self._attach_resumptions(runs)
         return runs
 
@@ -362,16 +245,16 @@ class Store:
 
     def active_runs(self) -> list[Run]:
         rows = self.db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({','.join('?' * len(ACTIVE_STATUSES))}) "
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN ({','.join('?' * len(ACTIVE_STATUSES))}) "
             "ORDER BY seq",
             ACTIVE_STATUSES,
         ).fetchall()
-        runs = [_row_to_run(row) for row in rows]
+        runs = [row_to_run(row) for row in rows]
         self._attach_resumptions(runs)
         return runs
 
     def update_run(self, run_id: str, **changes: Any) -> None:
-        unknown = set(changes) - _UPDATABLE
+        unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         if "metadata" in changes:
@@ -545,37 +428,6 @@ class Store:
             (run_id, execution_index),
         )
         return {int(row[0]): json.loads(row[1]) for row in rows}
-
-
-def _run_values(run: Run) -> tuple[Any, ...]:
-    return (
-        run.id,
-        run.user_id,
-        run.name,
-        run.status,
-        run.reason,
-        run.created_at,
-        run.updated_at,
-        run.started_at,
-        run.completed_at,
-        run.created_by_email,
-        run.priority,
-        run.max_retries,
-        int(run.preemptible),
-        int(run.retry_on_system_failure),
-        run.max_duration_seconds,
-        int(run.is_deleted),
-        run.run_type,
-        run.image,
-        run.command,
-        json.dumps(run.run_input),
-        json.dumps(run.metadata),
-        run.cluster_name,
-        run.gpu_type,
-        run.gpus,
-        run.cpus,
-        run.nodes,
-    )
 
 
 class _Transaction:
