@@ -82,10 +82,13 @@ def measure(reps: int = 5, python: str = sys.executable) -> dict[str, Any]:
         if daemon.alive():
             raise RuntimeError(f"local daemon {daemon.pid} still runs after stop")
     figures = {
-        name: statistics.median(s[key] for s in samples[which]) * 1000 for name, (which, key) in FIGURES.items()
+        name: statistics.median(s[key] for s in samples[which]) * 1000
+        for name, (which, key) in FIGURES.items()
     }
     figures["resolve_us"] = statistics.median(s["resolve_s"] for s in samples["warm"]) * 1e6
-    figures["daemon_start_ms"] = figures["first_get_runs_no_daemon_ms"] - figures["first_get_runs_daemon_running_ms"]
+    figures["daemon_start_ms"] = (
+        figures["first_get_runs_no_daemon_ms"] - figures["first_get_runs_daemon_running_ms"]
+    )
     return {"reps": reps, "figures": figures, "raw": samples}
 
 
@@ -93,14 +96,19 @@ def markdown(results: dict[str, Any]) -> str:
     rows = ["| MOSAICML_API_ENDPOINT=local | median |", "|---|---|"]
     for name, value in results["figures"].items():
         unit = "µs" if name.endswith("_us") else "ms"
-        rows.append(f"| {name.rsplit('_', 1)[0]} | {value:,.0f} {unit} |" if value >= 100 else
-                    f"| {name.rsplit('_', 1)[0]} | {value:.3g} {unit} |")
+        rows.append(
+            f"| {name.rsplit('_', 1)[0]} | {value:,.0f} {unit} |"
+            if value >= 100
+            else f"| {name.rsplit('_', 1)[0]} | {value:.3g} {unit} |"
+        )
     rows.append(f"\n{results['reps']} new users (empty HOMEs), medians.")
     return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     results = measure(args.reps)

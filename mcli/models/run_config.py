@@ -54,7 +54,9 @@ def locate_error(path: str, error: RunConfigException, text: str | None = None) 
 _RUN_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 # Strict: a YAML typo such as `gpus: "8x"` or `preemptible: "no"` must fail loudly instead of being coerced.
-_STRICT = ConfigDict(extra="forbid", strict=True, populate_by_name=True, validate_assignment=True)
+_STRICT = ConfigDict(
+    extra="forbid", strict=True, populate_by_name=True, validate_assignment=True, defer_build=True
+)
 
 
 def _int_gpu_type_to_str(value: Any) -> Any:
@@ -214,7 +216,7 @@ class RunConfig(BaseModel):
         RunConfigException: A value has the wrong type, a key is unknown, or two fields disagree.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, defer_build=True)
 
     name: str | None = None
     gpu_type: str | None = None
