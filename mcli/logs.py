@@ -21,6 +21,7 @@ from mcli.core.retry import RECONNECT, RetryPolicy, resubscribing
 
 _LINE = re.compile(r"[^\n]*\n")
 _QUEUE_DEPTH = 64
+_NOTHING = object()  # no end or error is waiting to be reported
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class LogStream:
         self._queue: asyncio.Queue[list[str] | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
         self._pump: asyncio.Task[None] | None = None
         self._buffer: list[str] = []
+        self._ended: Any = _NOTHING
         self._done = False
         self._opened = 0
         self.offset = int(variables.get("offset") or 0)
@@ -159,17 +161,28 @@ class LogStream:
         return max(0, self._opened - 1)
 
     async def next_batch(self) -> list[str] | None:
-        """The next lines (one chunk's worth), or None at the end of the log."""
+        """The next lines (every chunk already read ahead, at least one), or None at the end of the log.
+
+        Taking all that is queued lets a consumer on another thread (the sync API) pay one thread hop for many
+        chunks when the stream runs ahead of it.
+        """
         if self._done:
             return None
         self.start()
-        item = await self._queue.get()
+        item = self._ended if self._ended is not _NOTHING else await self._queue.get()
+        self._ended = _NOTHING
         if item is None:
             self._done = True
             return None
         if isinstance(item, BaseException):
             self._done = True
             raise item
+        while not self._queue.empty():
+            more = self._queue.get_nowait()
+            if more is None or isinstance(more, BaseException):
+                self._ended = more  # the end (or the error) comes with the next call, after these lines
+                break
+            item.extend(more)  # each queued list is the stream's own
         return item
 
     def __aiter__(self) -> "LogStream":
