@@ -149,3 +149,23 @@ def test_a_cluster_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"mcli: error: no Ray cluster answers at {address}")
     assert "ray start --head" in proc.stderr
+
+
+def test_a_failed_execution_is_resumed_on_ray_with_its_own_placement_and_log(sdk_env: dict[str, str]) -> None:
+    # Rank 1's first execution fails (a command failure); max_retries=1 resumes the run as execution 1, where
+    # both ranks succeed. (Rank 0's first log is cut short by the stop the failure causes, so it is not compared.)
+    command = 'if [ "$NODE_RANK" = 1 ] && [ ! -e failed-once ]; then touch failed-once; echo first; exit 3; fi; echo second'
+    config = RunConfig(
+        name="retried",
+        image="local/x",
+        command=command,
+        compute={"gpus": 2, "nodes": 2},
+        scheduling={"max_retries": 1},
+    )
+    run = mcli.create_run(config)
+    done = wait_for(run.name, {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED})
+    assert done.status == RunStatus.COMPLETED, done.reason
+    assert mcli.get_run_logs(run.name, rank=1, resumption=0) == "first\n"
+    assert mcli.get_run_logs(run.name, rank=1, resumption=1) == "second\n"
+    assert mcli.get_run_logs(run.name, rank=0, resumption=1) == "second\n"
+    assert not _node_log_dir_exists(done.run_uid)  # both executions' node logs were cleared

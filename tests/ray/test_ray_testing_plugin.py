@@ -27,7 +27,9 @@ PROJECT_TEST = textwrap.dedent(
 )
 
 
-def test_mapi_executor_option_runs_a_projects_tests_on_a_ray_cluster(ray_cluster: RayCluster, tmp_path: Path) -> None:
+def test_mapi_executor_option_runs_a_projects_tests_on_a_ray_cluster(
+    ray_cluster: RayCluster, tmp_path: Path
+) -> None:
     project, nodes = tmp_path / "project", tmp_path / "nodes"
     project.mkdir()
     (project / "test_on_ray.py").write_text(PROJECT_TEST.replace("{nodes}", str(nodes)))
