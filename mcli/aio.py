@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 import mcli.connection as connection
 from mcli.core.errors import (
-    APIConnectionError,
     BadRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -196,13 +195,12 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
 async def _create(api: MAPIClient, run_input: dict[str, Any], name: str | None) -> Run:
     try:
         result = await api.create_run(CreateRunInput(run_input=run_input))
-    except APIConnectionError as error:
-        if not error.may_have_run:
-            raise
+    except OutcomeUnknownError as error:
         raise OutcomeUnknownError(
-            503,
-            f"createRun was sent, and then {error.message}; whether the run was created is unknown and the "
-            f"request was not repeated (it could create the run twice): {_check_it(name)}",
+            error.status,
+            f"{error.message.partition('; whether')[0]}; whether the run was created is unknown, and createRun was "
+            f"not sent again because that could create the run twice: {_check_it(name)}",
+            request_id=error.request_id,
         ) from None
     if not result.create_run:
         raise MalformedResponseError(500, "createRun answered with an empty list instead of the new run")

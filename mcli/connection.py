@@ -4,6 +4,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import weakref
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,8 +30,10 @@ class Credentials:
         return f"Credentials(endpoint={self.endpoint!r}, api_key={mask(self.api_key)})"
 
 
-_Cached = tuple[Credentials, AsyncSession, MAPIClient, "asyncio.Task[None]"]
+_Cached = tuple[Credentials, AsyncSession, MAPIClient, AsyncGenerator[None, None]]
 _sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Cached]" = weakref.WeakKeyDictionary()
+# Sessions replaced after a key change close in the background; keep them referenced until they have.
+_closing: "set[asyncio.Task[None]]" = set()
 
 
 def credentials() -> Credentials:
@@ -77,36 +80,47 @@ def _local_daemon_credentials() -> Credentials:
 def client(wanted: Credentials) -> MAPIClient:
     """The typed client for `wanted` on the running loop; a new session when the credentials changed.
 
-    A session lives as long as its loop. On a loop other than mcli's own (the user's `asyncio.run(...)`), a guard
-    task closes it when the loop ends, because asyncio.run cancels every task before closing the loop: no
-    "Unclosed" warning, and no `async with` needed.
+    A session lives as long as its loop. It is closed when the loop shuts down its async generators, which
+    `asyncio.run(...)` does before closing the loop: no "Unclosed" warning, no `async with` needed, and no task
+    left pending for code that waits on `asyncio.all_tasks()`.
     """
     loop = asyncio.get_running_loop()
     cached = _sessions.get(loop)
     if cached is not None and cached[0] == wanted:
         return cached[2]
     if cached is not None:
-        cached[3].cancel()  # the replaced session's guard closes it
+        closing = loop.create_task(cached[3].aclose())  # the replaced session's closer runs now
+        _closing.add(closing)
+        closing.add_done_callback(_closing.discard)
     session = AsyncSession(wanted.endpoint, wanted.api_key)
     typed = MAPIClient(session)
-    guard = loop.create_task(_close_when_cancelled(session), name="mcli-session-closer")
-    _sessions[loop] = (wanted, session, typed, guard)
+    _sessions[loop] = (wanted, session, typed, _closer_for(session))
     return typed
 
 
-async def _close_when_cancelled(session: AsyncSession) -> None:
+async def _close_at_shutdown(session: AsyncSession) -> AsyncGenerator[None, None]:
     try:
-        await asyncio.Event().wait()
+        yield
     finally:
         await session.close()
+
+
+def _closer_for(session: AsyncSession) -> AsyncGenerator[None, None]:
+    """An async generator started on this loop (so the loop tracks it) whose `aclose()` closes `session`."""
+    closer = _close_at_shutdown(session)
+    step = closer.__anext__()  # registers it with the running loop's async generator hooks
+    try:
+        step.send(None)  # runs to the `yield` without suspending
+    except StopIteration:
+        pass
+    return closer
 
 
 async def close_sessions() -> None:
     """Close this loop's connections now (later calls on the loop open new ones)."""
     cached = _sessions.pop(asyncio.get_running_loop(), None)
     if cached is not None:
-        cached[3].cancel()
-        await cached[1].close()
+        await cached[3].aclose()
 
 
 background.at_exit(close_sessions)

@@ -91,7 +91,7 @@ class MAPIException(MCLIException):
             return InstanceTypeUnavailable(status, message, errors=errors, request_id=request_id)
         if status == HTTPStatus.BAD_REQUEST and "Bad run request" in message:
             return RunConfigException(message, status=status, errors=errors, request_id=request_id)
-        if status == HTTPStatus.CONFLICT and "already exists" in message:
+        if status == HTTPStatus.CONFLICT and "already exists" in message and "leave" not in message.lower():
             message += "; leave the run's name unset to get a unique one, or choose another name"
         error_class: type[MAPIException] = _STATUS_CLASSES.get(status, MAPIException)
         return error_class(status, message, errors=errors, request_id=request_id)

@@ -21,6 +21,7 @@ from mcli.core.errors import (
     AuthenticationError,
     MalformedResponseError,
     MAPIException,
+    OutcomeUnknownError,
     error_for_status,
 )
 from mcli.core.http import ConnectFailed, ConnectionPool, Response
@@ -143,6 +144,8 @@ class AsyncSession:
                     except MAPIException as error:
                         delay = retry_delay(error, attempt, safe_to_repeat, self.retry)
                         if delay is None:
+                            if error.transient and error.may_have_run and not safe_to_repeat:
+                                raise _outcome_unknown(what, error) from None
                             raise
                         log.debug("retrying %s in %.2fs after: %s", what, delay, error)
                         await asyncio.sleep(delay)
@@ -307,6 +310,17 @@ class AsyncSession:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _outcome_unknown(what: str, error: MAPIException) -> OutcomeUnknownError:
+    """A change that may have taken effect: say so, and that it was deliberately not sent again."""
+    return OutcomeUnknownError(
+        error.status,
+        f"{error.message}; whether {what} took effect is unknown, and it was not sent again because repeating it "
+        "could apply it twice: check the result before retrying",
+        request_id=error.request_id,
+        transient=False,
+    )
 
 
 def _snippet(raw: bytes, limit: int = 200) -> str:

@@ -22,6 +22,7 @@ from mcli.core.errors import (
     MalformedResponseError,
     MAPIException,
     MCLIException,
+    OutcomeUnknownError,
 )
 
 Reply = Callable[[dict[str, Any]], web.StreamResponse]
@@ -234,3 +235,17 @@ def test_json_bodies_are_read_whatever_the_status(fake: FakeMAPI) -> None:
     with pytest.raises(AuthenticationError, match="bad key"):
         LIST()
     assert json.loads(json.dumps(fake.requests[0]))["operationName"] == "GetRunsPaginated"
+
+
+def test_a_change_whose_reply_is_lost_is_not_sent_again(fake: FakeMAPI) -> None:
+    def reply(body: dict[str, Any]) -> web.StreamResponse:
+        if body["operationName"] == "GetRunsPaginated":
+            return web.json_response(page([RUN]))
+        return web.Response(status=502, text="bad gateway")  # the change may have run behind the gateway
+
+    fake.reply = reply
+    with pytest.raises(OutcomeUnknownError) as caught:
+        mcli.stop_runs(["r1"])
+    assert [body["operationName"] for body in fake.requests] == ["GetRunsPaginated", "StopRuns"]
+    message = str(caught.value)
+    assert "502" in message and "whether StopRuns took effect is unknown" in message and "not sent again" in message
