@@ -831,6 +831,9 @@ def start_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Corouti
 def start_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Restart one stopped or failed run as a new resumption. The twin of `mcli.start_run`.
 
+    Returns:
+        An awaitable of the Run, PENDING at the start of a new resumption.
+
     Raises:
         NotFoundError: No run has this name.
         BadRequestError: The run is active or completed.

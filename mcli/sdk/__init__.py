@@ -598,11 +598,22 @@ def log_text(
     timeout: float | None = 10,
     resumption: int | None = None,
 ) -> Generator[str, None, None]:
-    """The log as it is now, in text pieces as they arrive (not cut into lines), so that a caller copying it out
-    holds a few chunks at a time; `timeout` bounds opening the stream. Used by `mcli logs`."""
-    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+    """The log as it is now, in text pieces as they arrive (not cut into lines)
 
-    opening = mcli.aio.log_text_stream(
+    A caller copying it out holds a few chunks at a time (`mcli logs` uses it).
+
+    Args:
+        run, rank, timestamps, failed, tail, resumption: As in `get_run_logs`.
+        timeout (Optional[float]): Seconds for opening the stream (not for reading it); else TimeoutError.
+
+    Returns:
+        Generator[str]: The text pieces; `"".join(...)` is the log.
+
+    Raises:
+        KubernetesException (HTTPStatus.NOT_FOUND): Raised if the requested run does not exist.
+        KubernetesException (HTTPStatus.BAD_REQUEST): Raised if the run does not have a node of the requested rank.
+    """
+    opening = _aio.log_text_stream(
         run, rank, timestamps, timeout=timeout, failed=failed, tail=tail, resumption=resumption
     )
     return _lines(loop.run(opening))
@@ -876,11 +887,23 @@ def start_runs(
 ) -> "list[Run] | concurrent.futures.Future[list[Run]]":
     """Restart stopped or failed runs; each begins a new resumption and comes back PENDING.
 
-    An empty list does nothing and sends nothing. An active or completed run is refused (BadRequestError).
-    """
-    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+    An empty list does nothing and sends nothing.
 
-    return _dispatch(mcli.aio.start_runs(runs, timeout=None if future else timeout), future)
+    Args:
+        runs (List[str] | List[Run]): The runs to restart.
+        timeout (Optional[float]): Time, in seconds, in which the call should complete. If it takes too long, a
+            TimeoutError will be raised. If `future` is True, this value will be ignored.
+        future (bool): Return the output as a Future at once; get it with `return_value.result()` with an
+            optional `timeout` argument.
+
+    Returns:
+        List[Run]: The runs, each PENDING at the start of a new resumption (or a Future of the list).
+
+    Raises:
+        NotFoundError: A name matches no run; it is named, and no run was started.
+        BadRequestError: A run is active or completed; none was started.
+    """
+    return _dispatch(_aio.start_runs(runs, timeout=None if future else timeout), future)
 
 
 @overload
@@ -892,10 +915,23 @@ def start_run(
 def start_run(
     run: str | Run, *, timeout: float | None = 10, future: bool = False
 ) -> "Run | concurrent.futures.Future[Run]":
-    """Restart one stopped or failed run as a new resumption (PENDING at first)."""
-    import mcli.aio  # the transport stack loads on first use, keeping `import mcli` fast
+    """Restart one stopped or failed run as a new resumption (PENDING at first)
 
-    return _dispatch(mcli.aio.start_run(run, timeout=None if future else timeout), future)
+    Args:
+        run (str | Run): The run to restart.
+        timeout (Optional[float]): Time, in seconds, in which the call should complete. If it takes too long, a
+            TimeoutError will be raised. If `future` is True, this value will be ignored.
+        future (bool): Return the output as a Future at once; get it with `return_value.result()` with an
+            optional `timeout` argument.
+
+    Returns:
+        Run: The run, PENDING at the start of a new resumption (or a Future of it).
+
+    Raises:
+        NotFoundError: No run has this name.
+        BadRequestError: The run is active or completed.
+    """
+    return _dispatch(_aio.start_run(run, timeout=None if future else timeout), future)
 
 
 @overload
