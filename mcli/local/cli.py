@@ -21,9 +21,9 @@ from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, r
 from mcli.local.executors import EXECUTORS
 from mcli.local.executors.base import ExecutorUnavailable
 from mcli.local.limits import Limits
+from mcli.local.paths import DEFAULT_DATA_DIR
 from mcli.local.placement import Capacity
 from mcli.local.server import (
-    DEFAULT_DATA_DIR,
     DEFAULT_EMAIL,
     DataDirInUse,
     ServeOptions,

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mcli.config import config_path
+from mcli.local.paths import DB_NAME, DEFAULT_DATA_DIR
 from mcli.local.process import proc_start_time
 from mcli.local.spawn import ServerStartError, start_daemon_process
 
@@ -123,7 +124,6 @@ def _write_record(path: Path, daemon: LocalDaemon) -> None:
 
 
 def _start(api_key: str | None, timeout: float) -> LocalDaemon:
-    from mcli.local.server import DEFAULT_DATA_DIR
     from mcli.local.store import new_api_key
 
     if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("ariadne") is None:
@@ -155,7 +155,6 @@ def _start(api_key: str | None, timeout: float) -> LocalDaemon:
 
 def active_run_names(daemon: LocalDaemon) -> list[str]:
     """Names of the runs in the daemon's data dir that have not finished, oldest first."""
-    from mcli.local.server import DB_NAME
     from mcli.local.store import Store
 
     db = Path(daemon.data_dir) / DB_NAME

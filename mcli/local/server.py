@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcli.local.asgi import RequestStats
 from mcli.local.limits import Limits
+from mcli.local.paths import DB_NAME, DEFAULT_DATA_DIR
 from mcli.local.placement import Capacity
 from mcli.local.store import Store, new_api_key
 
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
     from mcli.local.asgi import MapiApp
     from mcli.local.engine import Engine
 
-DEFAULT_DATA_DIR = Path("~/.mosaic/local-server")
 DEFAULT_EMAIL = "local@mcli.local"
-DB_NAME = "mcli-local.db"
 LOCK_NAME = "server.lock"
 # Where versions before keys were stored hashed only kept the default key in plain text; removed on start.
 LEGACY_KEY_FILE = "api_key"
