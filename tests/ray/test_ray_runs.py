@@ -169,3 +169,24 @@ def test_a_failed_execution_is_resumed_on_ray_with_its_own_placement_and_log(sdk
     assert mcli.get_run_logs(run.name, rank=1, resumption=1) == "second\n"
     assert mcli.get_run_logs(run.name, rank=0, resumption=1) == "second\n"
     assert not _node_log_dir_exists(done.run_uid)  # both executions' node logs were cleared
+
+
+def test_a_queued_run_starts_when_a_node_joins(ray_cluster: RayCluster, sdk_env: dict[str, str]) -> None:
+    one_node = {"gpus": GPUS_PER_NODE, "nodes": 1}
+    mcli.create_run(RunConfig(name="holds-one", image="local/x", command="sleep 120", compute=one_node))
+    wait_for("holds-one", {RunStatus.RUNNING})
+    three_nodes = {"gpus": 3 * GPUS_PER_NODE, "nodes": 3}
+    mcli.create_run(
+        RunConfig(name="needs-three", image="local/x", command="echo spread", compute=three_nodes)
+    )
+    time.sleep(0.5)
+    assert mcli.get_run("needs-three").status == RunStatus.QUEUED  # two of the three nodes are free
+    extra = ray_cluster.add_worker()
+    try:
+        done = wait_for("needs-three", {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED})
+        assert done.status == RunStatus.COMPLETED, done.reason
+        assert extra.node_id in {node.name for node in done.nodes}
+    finally:
+        mcli.stop_run("holds-one")
+        wait_for("holds-one", {RunStatus.STOPPED})
+        ray_cluster.cluster.remove_node(extra)

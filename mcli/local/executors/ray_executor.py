@@ -36,6 +36,11 @@ READ_BYTES = 1024 * 1024
 READ_WAIT_SECONDS = 10.0
 # How long to watch for the cluster to report a node dead after its actor died, to name the node as the cause.
 NODE_DEATH_WAIT_SECONDS = 10.0
+# A placement group Ray has not placed by then is held up by work outside this server: the run fails (a system
+# failure) instead of blocking every later placement.
+PLACEMENT_TIMEOUT_SECONDS = 60.0
+# How often the cluster's nodes are checked while runs wait, so that a node joining lets them start.
+NODE_WATCH_SECONDS = 2.0
 # Bundles must ask for something: a CPU-only rank reserves a sliver of a CPU, so many fit on a node.
 CPU_ONLY_BUNDLE = {"CPU": 0.01}
 
@@ -117,6 +122,7 @@ class RayExecutor(Executor):
         self._pending: set[str] = set()  # runs whose groups are not ready yet
         self._held: dict[str, RayPlacement] = {}
         self._background: set[asyncio.Future[Any]] = set()
+        self._node_watch: asyncio.Task[None] | None = None
 
     # -- capacity and placement -------------------------------------------------------------------------
 
@@ -151,6 +157,7 @@ class RayExecutor(Executor):
                 if node_id in free:
                     free[node_id] -= held.gpus_per_rank
         if sum(1 for gpus in free.values() if gpus >= gpus_per_rank) < nodes:
+            self._watch_nodes()
             return None
         bundle = {"GPU": float(gpus_per_rank)} if gpus_per_rank else CPU_ONLY_BUNDLE
         group = placement_group(
@@ -179,7 +186,13 @@ class RayExecutor(Executor):
 
         detail: RayPlacement = placement.detail
         try:
-            await detail.group.ready()
+            try:
+                await asyncio.wait_for(asyncio.ensure_future(detail.group.ready()), PLACEMENT_TIMEOUT_SECONDS)
+            except TimeoutError:
+                raise SystemFailure(
+                    f"Ray did not place the run's {detail.world_size} node rank(s) within "
+                    f"{PLACEMENT_TIMEOUT_SECONDS:.0f} s: work outside this server holds the cluster's resources"
+                ) from None
             table = placement_group_table(detail.group)
             detail.node_ids = [table["bundles_to_node_id"][i] for i in range(detail.world_size)]
         finally:
@@ -283,6 +296,20 @@ class RayExecutor(Executor):
 
     # -- helpers ----------------------------------------------------------------------------------------
 
+    def _watch_nodes(self) -> None:
+        """While runs wait for capacity, tell the lifecycle when the cluster's nodes change (one joined)."""
+        if self._node_watch is None or self._node_watch.done():
+            self._node_watch = asyncio.get_running_loop().create_task(self._node_watcher())
+
+    async def _node_watcher(self) -> None:
+        seen = self._alive_nodes()
+        while True:
+            await asyncio.sleep(NODE_WATCH_SECONDS)
+            now_alive = self._alive_nodes()
+            if now_alive != seen:
+                seen = now_alive
+                self.capacity_changed()
+
     async def why_lost(self, handle: Mapping[str, Any], exc: Exception) -> str:
         """Name the Ray node a rank was lost with, when the cluster reports it dead (it may take a moment)."""
         node_id = str(handle.get("node_id", ""))
@@ -306,6 +333,9 @@ class RayExecutor(Executor):
 
     async def close(self) -> None:
         import ray
+
+        if self._node_watch is not None:
+            self._node_watch.cancel()
 
         if self._background:
             await asyncio.wait(self._background, timeout=5)
