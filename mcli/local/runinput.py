@@ -247,5 +247,6 @@ def _never_fits(capacity: Capacity, gpus: int, nodes: int | None) -> str:
 
 def _describe_nodes(capacity: Capacity) -> str:
     if not capacity.node_gpus:
-        return f"{capacity.nodes} node(s) x {capacity.gpus_per_node} {capacity.gpu_type}"
+        kind = "" if capacity.gpu_type.lower() in ("none", "cpu") else f" {capacity.gpu_type}"
+        return f"{capacity.nodes} node(s) x {capacity.gpus_per_node}{kind} GPUs"
     return f"{len(capacity.node_gpus)} node(s) with {', '.join(map(str, capacity.node_gpus))} GPU(s)"

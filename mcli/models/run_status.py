@@ -46,9 +46,12 @@ class RunStatus(str, Enum):
     UNKNOWN = "UNKNOWN"
 
     @classmethod
-    def _missing_(cls, value: object) -> RunStatus | None:
-        # RunStatus("running") and RunStatus("failedPull") work; RunStatus("garbage") raises ValueError (None).
-        return cls._parse(value)
+    def _missing_(cls, value: object) -> RunStatus:
+        # RunStatus("running") and RunStatus("failedPull") work; RunStatus("garbage") raises ValueError.
+        parsed = cls._parse(value)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not a run status; valid values are {', '.join(cls.known_values())}")
+        return parsed
 
     @classmethod
     def _parse(cls, value: object) -> RunStatus | None:
