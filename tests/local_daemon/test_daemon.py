@@ -42,14 +42,27 @@ def test_a_run_outlives_the_script_that_launched_it(local_user: LocalUser) -> No
     assert [p.pid for p in local_user.serve_processes()] == [daemon.pid]
 
 
-def test_concurrent_first_uses_start_one_daemon(local_user: LocalUser) -> None:
-    start_at = time.time() + 1.0  # after every interpreter has started and imported mcli
-    code = f"import time, mcli; time.sleep(max(0, {start_at} - time.time())); print(len(mcli.get_runs()))"
+def test_concurrent_first_uses_start_one_daemon(local_user: LocalUser, tmp_path: Path) -> None:
+    # Each process gets ready (interpreter up, mcli imported), says so, and waits for the go file: then all three
+    # make their first call at once, whatever the machine's load.
+    code = (
+        "import pathlib, sys, time, mcli.sdk\n"
+        "barrier = pathlib.Path(sys.argv[1])\n"
+        "(barrier / sys.argv[2]).touch()\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not (barrier / 'go').exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.002)\n"
+        "print(len(mcli.sdk.get_runs()))\n"
+    )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=local_user.env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"ready-{i}"], env=local_user.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(3)
     ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
     assert [out for out, _ in outputs] == ["0\n"] * 3
