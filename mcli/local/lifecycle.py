@@ -92,6 +92,9 @@ def rank_environment(run: Run, rank: int, placement: Placement, parameters_path:
     return env
 
 
+# While runs wait for capacity, look again this often: an executor's capacity can grow by itself (a Ray node
+# joins, a placement becomes ready), not only when a run ends.
+RESCHEDULE_SECONDS = 1.0
 # At most this many executions per run (automatic retries and restarts together), so no run can loop forever.
 MAX_RESUMPTIONS = 100
 
@@ -163,6 +166,7 @@ class RunLifecycle:
         self._active: dict[str, ActiveRun] = {}
         self._status_events: dict[str, asyncio.Event] = {}
         self._shutting_down = False
+        self._rescheduler: asyncio.TimerHandle | None = None
         executor.capacity_changed = self._schedule
 
     # -- startup / shutdown -----------------------------------------------------------------------------
@@ -221,6 +225,8 @@ class RunLifecycle:
 
     async def shutdown(self) -> None:
         self._shutting_down = True
+        if self._rescheduler is not None:
+            self._rescheduler.cancel()
         reason = "The local server shut down while the run was active"
         for run_id in list(self._waiting):
             self._finish_unstarted(run_id, "FAILED", reason)
@@ -275,6 +281,12 @@ class RunLifecycle:
             active = self._active[run_id] = ActiveRun(run, placement, latest_index(run))
             active.task = asyncio.get_running_loop().create_task(self._execute(active))
         self._waiting = still_waiting
+        if still_waiting and self._rescheduler is None:
+            self._rescheduler = asyncio.get_running_loop().call_later(RESCHEDULE_SECONDS, self._reschedule)
+
+    def _reschedule(self) -> None:
+        self._rescheduler = None
+        self._schedule()
 
     # -- execution --------------------------------------------------------------------------------------
 
