@@ -1,4 +1,5 @@
-"""Retries and time limits live in the run lifecycle, above the executor seam: the same policies on Ray."""
+"""Time limits and system-failure retries live in the run lifecycle, above the executor seam: the same on Ray
+(command-failure retries on Ray: test_ray_runs.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,7 @@ from ray_helpers import GPUS_PER_NODE, RayCluster, wait_for, wait_for_log
 import mcli
 from mcli import RunConfig, RunStatus
 
-# Counts its executions in the run's work dir; fails until the third.
-FAILS_TWICE = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ "$n" -ge 3 ]'
 TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED}
-
-
-def test_a_failing_command_is_resumed_up_to_max_retries(sdk_env: dict[str, str]) -> None:
-    run = mcli.create_run(
-        RunConfig(name="ray-flaky", image="local/x", command=FAILS_TWICE, scheduling={"max_retries": 3})
-    )
-    done = wait_for(run.name, TERMINAL, seconds=90)
-    assert done.status == RunStatus.COMPLETED
-    assert [(r.index, r.status) for r in done.resumptions] == [
-        (0, RunStatus.FAILED),
-        (1, RunStatus.FAILED),
-        (2, RunStatus.COMPLETED),
-    ]
-    assert [mcli.get_run_logs(run, resumption=i) for i in range(3)] == [f"attempt {i}\n" for i in (1, 2, 3)]
 
 
 def test_max_duration_stops_a_run_on_ray(sdk_env: dict[str, str]) -> None:
