@@ -47,6 +47,16 @@ def test_the_sdk_example_runs_twice(server: LocalServer, tmp_path: Path) -> None
         assert result.stdout == "hello\nCOMPLETED\n"
 
 
+def test_the_lifecycle_example(server: LocalServer, tmp_path: Path) -> None:
+    result = run_python(python_block("## Retries, time limits, restarts and clusters"), server, tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    retried, reason, restarted, cluster = result.stdout.splitlines()
+    assert retried == "['FAILED', 'FAILED', 'COMPLETED'] attempt 1"
+    assert "reached its maximum duration" in reason and "(2 s)" in reason
+    assert restarted in ("PENDING [0, 1]", "QUEUED [0, 1]")
+    assert cluster.startswith("local [")
+
+
 def test_the_downstream_example_closes_its_session(server: LocalServer, tmp_path: Path) -> None:
     code = python_block("## For downstream typed clients") + (
         "\nimport asyncio, os\n"
