@@ -3,7 +3,8 @@
 The server runs in its own process (no shared GIL or event loop with the code under test) on a free 127.0.0.1
 port, over a temporary data dir, with a random key. Stopping it stops its runs; any process that still carries
 the server's marker variable afterwards (a run's child that outlived its run) is killed, by PID, so nothing is
-left running.
+left running. A small guard process does the same if the process that started the server dies without stopping
+it (SIGKILL, a hard exit).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class MapiServer:
         ]
         self._data_dir: Path | None = None
         self._process: ServerProcess | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
         self._marker = secrets.token_hex(16)
         # Processes `stop()` had to kill after the server exited (their PIDs); empty when the server cleaned up.
         self.leftovers_killed: list[int] = []
@@ -151,6 +153,9 @@ class MapiServer:
             self._remove_data_dir()
             self._data_dir = None
             raise
+        self._guard = _start_guard(
+            self._process.pid, self._marker, self.stop_grace_seconds, self._temporary_dir()
+        )
         return self
 
     def stop(self) -> None:
@@ -173,6 +178,9 @@ class MapiServer:
             self.leftovers_killed += _kill_marked(self._marker, sparing=None)
             self._process = None
             self._remove_data_dir()
+            if self._guard is not None:
+                _dismiss_guard(self._guard)
+                self._guard = None
 
     def add_user(self, email: str) -> str:
         """A new API key for `email` (a user sees only their own runs), creating the user if needed."""
@@ -189,9 +197,14 @@ class MapiServer:
         """The variables that point `mcli` (SDK and CLI, in this or another process) at this server."""
         return {_ENDPOINT_ENV: self.endpoint, _API_KEY_ENV: self.api_key}
 
+    def _temporary_dir(self) -> Path | None:
+        """The data dir if `stop()` removes it."""
+        return self._data_dir if self._given_data_dir is None and not self.keep_data else None
+
     def _remove_data_dir(self) -> None:
-        if self._data_dir is not None and self._given_data_dir is None and not self.keep_data:
-            shutil.rmtree(self._data_dir, ignore_errors=True)
+        temporary = self._temporary_dir()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
 
     def __enter__(self) -> MapiServer:
         return self.start()
@@ -221,6 +234,69 @@ class MapiUser:
     def environment(self) -> dict[str, str]:
         """The variables that point `mcli` (SDK and CLI, in this or another process) at this user."""
         return {_ENDPOINT_ENV: self.endpoint, _API_KEY_ENV: self.api_key}
+
+
+# The guard: a small process that stops the server if this process dies without stopping it (killed, or a
+# hard exit such as pytest-timeout's thread method), so that nothing is left running even then.
+_GUARD_ENTRY = "from mcli.testing.server import _guard_main; _guard_main()"
+_DISMISSED = b"stopped"
+
+
+def _start_guard(
+    pid: int, marker: str, grace_seconds: float, temporary_dir: Path | None
+) -> subprocess.Popen[bytes]:
+    import psutil
+
+    created = psutil.Process(pid).create_time()
+    argv = [str(pid), repr(created), marker, str(grace_seconds), str(temporary_dir or "")]
+    return subprocess.Popen(
+        [sys.executable, "-c", _GUARD_ENTRY, *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C or hang-up meant for this process must not end the guard
+    )
+
+
+def _dismiss_guard(guard: subprocess.Popen[bytes]) -> None:
+    assert guard.stdin is not None
+    with contextlib.suppress(OSError):
+        guard.stdin.write(_DISMISSED)
+        guard.stdin.close()
+    try:
+        guard.wait(5)
+    except subprocess.TimeoutExpired:
+        guard.kill()
+        guard.wait()
+
+
+def _guard_main() -> None:
+    """The guard process: wait for its stdin to end; unless dismissed, stop the server as `stop()` would."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pid, created, marker, grace, temporary_dir = sys.argv[1:6]
+    if sys.stdin.buffer.read() == _DISMISSED:
+        return
+    import psutil
+
+    try:
+        server: psutil.Process | None = psutil.Process(int(pid))
+        if server is not None and server.create_time() != float(created):  # the pid was reused
+            server = None
+    except psutil.Error:
+        server = None
+    if server is not None:
+        with contextlib.suppress(psutil.Error):
+            server.terminate()
+            try:
+                server.wait(float(grace) + _SHUTDOWN_SECONDS)
+            except psutil.TimeoutExpired:
+                _kill_marked(marker, sparing=server.pid)
+                server.kill()
+    _kill_marked(marker, sparing=None)
+    if temporary_dir:
+        shutil.rmtree(temporary_dir, ignore_errors=True)
 
 
 def stop_active_runs() -> list[str]:

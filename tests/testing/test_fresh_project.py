@@ -158,3 +158,40 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+KILLED_TEST = textwrap.dedent(
+    """
+    import os
+    import signal
+
+    import mcli
+
+
+    def test_pytest_is_killed_while_a_run_is_active(mapi_env):
+        with open("{data_dir}", "w") as out:
+            out.write(str(mapi_env.server.data_dir))
+        run = mcli.create_run(mcli.RunConfig(name="orphan", image="python:3.11", command="echo started; sleep 300"))
+        assert next(iter(mcli.follow_run_logs(run))) == "started\\n"
+        os.kill(os.getpid(), signal.SIGKILL)  # no teardown, no atexit
+    """
+)
+
+
+def test_a_killed_pytest_leaves_nothing_running(tmp_path: Path) -> None:
+    project, data_dir = tmp_path / "project", tmp_path / "data-dir"
+    project.mkdir()
+    (project / "test_killed.py").write_text(KILLED_TEST.replace("{data_dir}", str(data_dir)))
+    token = secrets.token_hex(8)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTEST_"))}
+    env["FRESH_PROJECT_TOKEN"] = token
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == -9, result.stdout + result.stderr
+    deadline = time.monotonic() + 30  # the guard gives the server its grace period, then sweeps
+    while (left := _processes_with(token)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == []
+    assert not Path(data_dir.read_text()).exists()
