@@ -118,10 +118,11 @@ class GraphQLSocket:
                 queue.put_nowait(_LOST)
 
     async def subscribe(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Yield each `data` of one operation until the server completes it.
+        """Yield each result (`data`, and `errors` when the server sent some) of one operation until it completes.
 
-        A GraphQL error raises the mapped MAPIException; a lost connection raises SocketClosed. Leaving early
-        tells the server to stop.
+        An `error` message is yielded as a result with errors and ends the operation; a lost connection raises
+        SocketClosed; a message that is not a result raises MalformedResponseError. Leaving early tells the server
+        to stop.
         """
         if self._lost is not None:
             raise SocketClosed(self._lost, self._lost_code)
@@ -143,21 +144,19 @@ class GraphQLSocket:
                         raise MalformedResponseError(
                             500, f"malformed subscription message: {_shown(message)}"
                         )
-                    if result.get("errors"):
-                        raise MAPIException.from_graphql_errors(result["errors"])
-                    data = result.get("data")
-                    if not isinstance(data, dict):
+                    if not result.get("errors") and not isinstance(result.get("data"), dict):
                         raise MalformedResponseError(
                             500, f"a subscription message has no data object: {_shown(message)}"
                         )
-                    yield data
+                    yield result
                 elif kind == "error":
                     completed = True  # an error ends the operation on the server too
                     errors = message.get("payload")
                     errors = (
                         errors if isinstance(errors, list) else [errors if isinstance(errors, dict) else {}]
                     )
-                    raise MAPIException.from_graphql_errors(errors)
+                    yield {"data": None, "errors": errors}
+                    return
                 elif kind == "complete":
                     completed = True
                     return

@@ -20,4 +20,4 @@ async def test_generated_client_against_the_local_server(mapi_server: MapiServer
         runs = page.get_runs_paginated.runs
         assert [run.name for run in runs] == [name]
         assert isinstance(runs[0].status, RunStatus) and runs[0].details is None
-    assert session._http is None  # closed on the way out of `async with`
+    assert session._http.pool is None  # closed on the way out of `async with`
