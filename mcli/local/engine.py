@@ -74,8 +74,9 @@ class Engine:
         elif self.store.name_taken(user.id, spec.name):
             raise ApiError(
                 409,
-                f"A run named {spec.name!r} already exists: choose another name, leave the name out to get a "
-                f"generated one, or delete the old run first (mcli delete run {spec.name})",
+                # Clients add how to avoid the clash (the official one says nothing, so the hint is ours).
+                f"A run named {spec.name!r} already exists; to reuse the name, delete it first "
+                f"(mcli delete run {spec.name})",
             )
         at = now()
         run = self._new_run(user, spec, at, capacity.cluster_name)

@@ -130,3 +130,15 @@ def test_follow_in_a_terminal_shows_the_status_line(cli_env: dict[str, str]) -> 
     summary = next(line for line in lines if line.startswith(f"{name}  ") and "ranks up" in line)
     assert summary.endswith("2/2 ranks up") and "RUNNING" in summary
     assert f"Run {name} COMPLETED" in lines
+
+
+def test_a_taken_name_says_what_to_do(cli: Cli) -> None:
+    name = unique("twice")
+    assert cli("run", "-f", str(EXAMPLE), "--name", name).returncode == 0
+    again = cli("run", "-f", str(EXAMPLE), "--name", name)
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr == (
+        f"mcli: error: A run named '{name}' already exists; to reuse the name, delete it first "
+        f"(mcli delete run {name}); leave the run's name unset to get a unique one, or choose another name\n"
+    )
+    assert cli("run", "-f", str(EXAMPLE)).returncode == 0  # no name: a new generated one every time
