@@ -1,1 +1,0 @@
-"""The `mcli` command line, built only on the public SDK."""

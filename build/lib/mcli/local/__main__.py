@@ -1,5 +1,0 @@
-import sys
-
-from mcli.local.cli import main
-
-sys.exit(main())
