@@ -26,6 +26,7 @@ from mcli.local.records import (
     User,
 )
 from mcli.local.storeschema import (
+    INSERT_RUN,
     MIGRATE_RANK_HANDLES,
     RUN_COLUMNS,
     SCHEMA,
@@ -110,11 +111,7 @@ class Store:
 
     def insert_run(self, run: Run, resumption: Resumption) -> Run:
         with self.transaction():
-            cur = self.db.execute(
-                f"INSERT INTO runs({RUN_COLUMNS.replace('seq, ', '', 1)}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                run_values(run),
-            )
+            cur = self.db.execute(INSERT_RUN, run_values(run))
             run.seq = int(cur.lastrowid or 0)
             self._insert_resumption(run.id, resumption)
             self.db.execute(
@@ -129,11 +126,7 @@ class Store:
         """Insert many finished runs in one transaction (benchmarks and imports); no lifecycle rows."""
         with self.transaction():
             for run, resumption in runs:
-                self.db.execute(
-                    f"INSERT INTO runs({RUN_COLUMNS.replace('seq, ', '', 1)}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    run_values(run),
-                )
+                self.db.execute(INSERT_RUN, run_values(run))
                 self._insert_resumption(run.id, resumption)
         self.db.execute("ANALYZE")
 

@@ -87,6 +87,12 @@ RUN_COLUMNS = (
     "image, command, run_input, metadata, cluster_name, gpu_type, gpus, cpus, nodes"
 )
 
+# A new run row; `seq` is assigned by SQLite. Its values come from `run_values`.
+_INSERTED_COLUMNS = RUN_COLUMNS.replace("seq, ", "", 1)
+INSERT_RUN = (
+    f"INSERT INTO runs({_INSERTED_COLUMNS}) VALUES ({','.join('?' * len(_INSERTED_COLUMNS.split(', ')))})"
+)
+
 # Columns a caller may change through `update_run`.
 UPDATABLE = frozenset(
     {
@@ -139,6 +145,7 @@ def row_to_run(row: Sequence[Any]) -> Run:
 
 
 def run_values(run: Run) -> tuple[Any, ...]:
+    """The values `INSERT_RUN` takes, in its column order."""
     return (
         run.id,
         run.user_id,
