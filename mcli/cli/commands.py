@@ -12,7 +12,7 @@ from mcli.cli import output
 from mcli.cli.common import CLIError
 from mcli.cli.follow import follow
 from mcli.models import ComputeConfig, Run, RunConfig, RunConfigError, RunStatus
-from mcli.models.run_config import locate_error
+from mcli.models.config_errors import locate_error
 from mcli.sdk import log_text
 
 # --- run ---------------------------------------------------------------------------------------------------

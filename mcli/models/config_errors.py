@@ -1,4 +1,5 @@
-"""Rewriting pydantic's validation errors of a run config as one RunConfigException that names each field."""
+"""Rewriting a run config's errors: pydantic's validation errors as one RunConfigException that names each field,
+and an error from a YAML file as `path:line:column: message` with the offending line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mcli.core.errors import RunConfigException
+from mcli.models import yaml_source
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -50,3 +52,15 @@ def config_error(
                 message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
             problems.append(message)
     return RunConfigException("invalid run config: " + "; ".join(problems), fields)
+
+
+def locate_error(path: str, error: RunConfigException, text: str | None = None) -> RunConfigException:
+    """The error as `path:line:column: message` with the offending line of the YAML file (read if `text` is
+    None), pointing at the first field the error names."""
+    if text is None:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    # An unknown field is wrong by its name; a known one by its value.
+    at_key = "unknown field" in str(error)
+    line, column = yaml_source.field_position(text, error.fields, at_key)
+    return RunConfigException(yaml_source.describe(path, text, line, column, str(error)), error.fields)

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     # Only for annotations: the result models load with the first request, not with `import mcli`.
     from mcli.graphql.generated.fragments import RunFields, RunSubmission
 
+from mcli.models.config_sections import ComputeConfig, SchedulingConfig
 from mcli.models.run_actions import RunActions
-from mcli.models.run_config import ComputeConfig, RunConfig, RunConfigError, SchedulingConfig
+from mcli.models.run_config import RunConfig, RunConfigError
 from mcli.models.run_status import RunStatus
 
 T = TypeVar("T")

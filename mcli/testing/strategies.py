@@ -31,7 +31,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 from mcli.filters import _instant, build_runs_page_input
 from mcli.graphql import schema_sdl
 from mcli.local.placement import Capacity
-from mcli.models.run_config import ComputeConfig, RunConfig, SchedulingConfig
+from mcli.models.config_sections import ComputeConfig, SchedulingConfig
+from mcli.models.run_config import RunConfig
 from mcli.models.run_status import RunStatus
 
 __all__ = ["get_runs_filters", "run_configs", "run_names", "schema_run_statuses"]
