@@ -62,6 +62,9 @@ __all__ = [
     "get_run",
     "get_run_logs",
     "get_runs",
+    "log_text_stream",
+    "start_run",
+    "start_runs",
     "stop_run",
     "stop_runs",
     "update_run",
@@ -87,7 +90,7 @@ def _optional_index(value: object, what: str) -> int | None:
     return value
 
 
-def schema_error(what: str, error: ValidationError) -> MalformedResponseError:
+def _schema_error(what: str, error: ValidationError) -> MalformedResponseError:
     """A server reply that broke the schema, said in words: which call, which fields, what was wrong."""
     problems = [
         f"{'.'.join(str(part) for part in item['loc']) or 'the reply'}: {item['msg']}"
@@ -122,7 +125,7 @@ def _request(
                 ) from None
             raise
         except ValidationError as error:
-            raise schema_error(what, error) from None
+            raise _schema_error(what, error) from None
 
     return bounded()
 
@@ -278,6 +281,10 @@ def get_run(
 ) -> Coroutine[Any, Any, Run]:
     """One run by name, with its details. The twin of `mcli.get_run`.
 
+    Args:
+        run, timeout, include_details: As in `mcli.get_run`; `timeout` bounds the awaitable (TimeoutError
+            naming the call and the time).
+
     Returns:
         An awaitable of the Run.
 
@@ -304,6 +311,10 @@ def stop_runs(
 ) -> Coroutine[Any, Any, list[Run]]:
     """Stop runs. The twin of `mcli.stop_runs`; an empty list does nothing and sends nothing.
 
+    Args:
+        runs, reason, timeout: As in `mcli.stop_runs`; `timeout` bounds the awaitable (TimeoutError naming the
+            call and the time).
+
     Returns:
         An awaitable of the Runs with their status right after the request (STOPPING or TERMINATING while their
         processes end; `wait_for_run_status(run, "STOPPED")` waits for the stop to finish).
@@ -329,6 +340,10 @@ def stop_runs(
 
 def delete_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Coroutine[Any, Any, list[Run]]:
     """Delete runs, stopping active ones first. The twin of `mcli.delete_runs`; an empty list sends nothing.
+
+    Args:
+        runs, timeout: As in `mcli.delete_runs`; `timeout` bounds the awaitable (TimeoutError naming the call
+            and the time).
 
     Returns:
         An awaitable of the deleted Runs.
@@ -364,6 +379,10 @@ def stop_run(
 ) -> Coroutine[Any, Any, Run]:
     """Stop one run. The twin of `mcli.stop_run`.
 
+    Args:
+        run, reason, timeout: As in `mcli.stop_run`; `timeout` bounds the awaitable (TimeoutError naming the
+            call and the time).
+
     Returns:
         An awaitable of the Run with its status right after the request (see `stop_runs`).
 
@@ -376,6 +395,10 @@ def stop_run(
 
 def delete_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Delete one run. The twin of `mcli.delete_run`.
+
+    Args:
+        run, timeout: As in `mcli.delete_run`; `timeout` bounds the awaitable (TimeoutError naming the call
+            and the time).
 
     Returns:
         An awaitable of the deleted Run.
@@ -391,6 +414,10 @@ def update_run_metadata(
     run: RunRef, metadata: Mapping[str, Any], *, timeout: float | None = 10
 ) -> Coroutine[Any, Any, Run]:
     """Merge keys into a run's metadata (keys not given are kept). The twin of `mcli.update_run_metadata`.
+
+    Args:
+        run, metadata, timeout: As in `mcli.update_run_metadata`; `timeout` bounds the awaitable (TimeoutError
+            naming the call and the time).
 
     Returns:
         An awaitable of the updated Run.
@@ -460,7 +487,7 @@ async def _open_log_stream(api: MAPIClient, variables: dict[str, Any], *, lines:
             async for message in api.get_run_logs(GetRunLogsInput.model_validate(resume)):
                 yield message.get_run_logs_v_2.chunk, message.get_run_logs_v_2.end_offset
         except ValidationError as error:
-            raise schema_error("getRunLogsV2", error) from None
+            raise _schema_error("getRunLogsV2", error) from None
 
     # Following the latest resumption goes on with each later one until the run ends. Which one is followed is
     # known once the lookup below answers.
@@ -576,6 +603,10 @@ def get_run_logs(
 ) -> Coroutine[Any, Any, str]:
     """The whole log as it is now, as one string. The twin of `mcli.get_run_logs`; `timeout` bounds all of it.
 
+    Args:
+        run, rank, timestamps, timeout, failed, tail, resumption: As in `mcli.get_run_logs`; `timeout` bounds
+            the awaitable (TimeoutError naming the call and the time).
+
     Returns:
         An awaitable of the log text.
 
@@ -621,6 +652,9 @@ def log_text_stream(
     """The log as it is now, as a stream of text pieces (one per chunk, not cut into lines), for copying out a
     log of any size in bounded memory; `timeout` bounds opening the stream, not reading it.
 
+    Args:
+        run, rank, timestamps, timeout, failed, tail, resumption: As in the synchronous call; `timeout` bounds the awaitable (TimeoutError naming the call and the time).
+
     Returns:
         An awaitable of the open LogStream (close it with `aclose()`).
 
@@ -649,7 +683,7 @@ async def _statuses(api: MAPIClient, name: str) -> AsyncIterator[RunStatus]:
         async for message in resubscribing(lambda: api.watch_run_status(WatchRunStatusInput(name=name))):
             yield RunStatus.from_string(message.watch_run_status.value)
     except ValidationError as error:
-        raise schema_error("watchRunStatus", error) from None
+        raise _schema_error("watchRunStatus", error) from None
 
 
 async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[Run, None]:
@@ -662,6 +696,9 @@ async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[R
 
 def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
     """Watch a run's status change. The twin of `mcli.watch_run_status`.
+
+    Args:
+        run: As in `mcli.watch_run_status`.
 
     Returns:
         An async generator of a fresh Run at each status change, starting with the current status; it ends after
@@ -687,7 +724,7 @@ def _implies(status: RunStatus, target: RunStatus) -> bool:
     return False
 
 
-def reached(run: Run, target: RunStatus) -> bool:
+def _reached(run: Run, target: RunStatus) -> bool:
     """Whether `run` is at `target` or got there at some point, as its status and lifecycle show.
 
     A run that ran and then failed did reach RUNNING (its lifecycle lists it); a run stopped while queued never
@@ -705,6 +742,10 @@ def wait_for_run_status(
 
     A status counts as reached if the run is at it, passed it on the way, or went through it before ending (read
     from its lifecycle): a run that ran and then failed did reach RUNNING.
+
+    Args:
+        run, status, timeout: As in `mcli.wait_for_run_status`; `timeout` bounds the awaitable (TimeoutError
+            naming the call and the time).
 
     Returns:
         An awaitable of the Run, with its details.
@@ -727,7 +768,7 @@ def wait_for_run_status(
             if seen.is_terminal():
                 break
         final = await _fetch_run(api, name, True)
-        if reached(final, target):
+        if _reached(final, target):
             return final
         raise RunFailed(final, f"Run {name} ended {final.status.value} without reaching {target.value}")
 
@@ -757,6 +798,10 @@ def update_run(
 
     `max_duration` is in hours (sent as whole seconds); on a running run it moves the deadline, counted from when
     the current execution started. `max_retries` is how many times a failed execution is resumed.
+
+    Args:
+        run, preemptible, priority, max_retries, retry_on_system_failure, max_duration, timeout: As in
+            `mcli.update_run`; `timeout` bounds the awaitable (TimeoutError naming the call and the time).
 
     Returns:
         An awaitable of the updated Run.
@@ -808,6 +853,10 @@ def update_run(
 def start_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Coroutine[Any, Any, list[Run]]:
     """Restart stopped or failed runs. The twin of `mcli.start_runs`; an empty list does nothing and sends nothing.
 
+    Args:
+        runs, timeout: As in `mcli.start_runs`; `timeout` bounds the awaitable (TimeoutError naming the call
+            and the time).
+
     Returns:
         An awaitable of the Runs, each PENDING at the start of a new resumption.
 
@@ -830,6 +879,10 @@ def start_runs(runs: Iterable[RunRef], *, timeout: float | None = 10) -> Corouti
 
 def start_run(run: RunRef, *, timeout: float | None = 10) -> Coroutine[Any, Any, Run]:
     """Restart one stopped or failed run as a new resumption. The twin of `mcli.start_run`.
+
+    Args:
+        run, timeout: As in `mcli.start_run`; `timeout` bounds the awaitable (TimeoutError naming the call and
+            the time).
 
     Returns:
         An awaitable of the Run, PENDING at the start of a new resumption.
@@ -881,6 +934,9 @@ def cloned_config(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
 def clone_run(run: RunRef, *, timeout: float | None = 10, **changes: Any) -> Coroutine[Any, Any, Run]:
     """Launch a new run from a run's submitted config with `changes` applied (see `cloned_config`).
 
+    Args:
+        run, timeout: As in the synchronous call; `timeout` bounds the awaitable (TimeoutError naming the call and the time).
+
     Returns:
         An awaitable of the new Run (named by the server unless `name` is among the changes).
 
@@ -916,6 +972,10 @@ def get_clusters(
 ) -> Coroutine[Any, Any, list[ClusterDetails]]:
     """The clusters runs can go to (all, or those named), with what is in use on them if `include_utilization`.
 
+    Args:
+        clusters, include_utilization, timeout: As in `mcli.get_clusters`; `timeout` bounds the awaitable
+            (TimeoutError naming the call and the time).
+
     Returns:
         An awaitable of the list of ClusterDetails.
 
@@ -937,6 +997,10 @@ def get_cluster(
     cluster: str | ClusterDetails, *, include_utilization: bool = True, timeout: float | None = 10
 ) -> Coroutine[Any, Any, ClusterDetails]:
     """One cluster by name, with what is in use on it unless `include_utilization=False`.
+
+    Args:
+        cluster, include_utilization, timeout: As in `mcli.get_cluster`; `timeout` bounds the awaitable
+            (TimeoutError naming the call and the time).
 
     Returns:
         An awaitable of the ClusterDetails.

@@ -151,7 +151,8 @@ def test_help_shows_args_returns_and_raises(name: str) -> None:
     twin = getattr(mcli.aio, name, None)
     if twin is not None:
         twin_doc = inspect.getdoc(twin) or ""
-        assert "Returns:" in twin_doc and "Raises:" in twin_doc, f"mcli.aio.{name}"
+        for section in ("Args:", "Returns:", "Raises:"):
+            assert section in twin_doc, f"mcli.aio.{name} lacks {section}"
     assert name in pydoc.render_doc(function)
 
 
