@@ -26,9 +26,9 @@ from mcli import InstanceTypeUnavailable, RunConfig, RunStatus
 
 
 def _node_log_dir_exists(run_id: str) -> bool:
-    import tempfile
+    from mcli.local.executors.ray_rank import node_log_root
 
-    return any(Path(tempfile.gettempdir(), "mcli-ray-logs").glob(f"*/{run_id}-*"))
+    return any(node_log_root().glob(f"*/{run_id}-*"))
 
 
 def test_two_node_run_lands_on_two_nodes_with_exact_logs(

@@ -29,9 +29,15 @@ PIPE_READ = 256 * 1024
 _GUARD = "import os, sys\nsys.stdin.buffer.read()\ntry: os.killpg(int(sys.argv[1]), 9)\nexcept OSError: pass"
 
 
+def node_log_root() -> Path:
+    """Where rank actors keep their logs on a node: beside Ray's own files (RAY_TMPDIR when set), so whatever
+    clears Ray's temporary files clears the logs of actors that died before they could remove them."""
+    return Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "mcli-ray-logs"
+
+
 class RankActor:
     def __init__(self, log_name: str) -> None:
-        self.log_path = Path(tempfile.gettempdir()) / "mcli-ray-logs" / log_name
+        self.log_path = node_log_root() / log_name
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self.size = 0
@@ -156,5 +162,9 @@ class RankActor:
             self._guard.wait()
         os.close(self._log_fd)
         self.log_path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # the run's directory goes with its last rank's log on this node
-            self.log_path.parent.rmdir()
+        # The run's directory (and the server's, then all of them) goes with the last log in it on this node.
+        for directory in (self.log_path.parent, self.log_path.parent.parent, self.log_path.parent.parent.parent):
+            try:
+                directory.rmdir()
+            except OSError:
+                break
