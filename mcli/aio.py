@@ -29,6 +29,7 @@ from mcli.core.retry import resubscribing
 from mcli.filters import build_clusters_input, build_name_selector, build_runs_page_input, names_of, run_name
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import (
+    CreateInteractiveRunInput,
     CreateRunInput,
     GetRunLogsInput,
     StopRunsInput,
@@ -193,6 +194,42 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
             raise TimeoutError(f"{error}; the run may have been created: {_check_it(name)}") from None
 
     return explained()
+
+
+def create_interactive_run(
+    run: RunConfig | Mapping[str, Any], *, seconds: int | None = None, timeout: float | None = 10
+) -> Coroutine[Any, Any, Run]:
+    """Launch an interactive run: it sleeps for `seconds` (the server's default, an hour locally, when None),
+    holding its compute. The async twin of `mcli.create_interactive_run`.
+
+    Args:
+        run: A RunConfig (or a mapping of its fields) with at least `image`; its command is replaced by the sleep.
+        seconds: How long the run stays up.
+        timeout: Seconds for the call, or None to wait as long as it takes.
+
+    Returns:
+        An awaitable of the launched Run (run type INTERACTIVE).
+
+    Raises:
+        RunConfigException: The config is invalid (at call time, before any request).
+        ValueError: `seconds` is not a whole number from 1 to 2**31 - 1.
+    """
+    config = as_run_config(run)
+    config.model_copy(update={"command": "sleep"}).validate_for_submit()  # any command is replaced by the sleep
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds < 2**31):
+        raise ValueError(f"seconds must be a whole number of seconds from 1 to {2**31 - 1}, got {seconds!r}")
+    create = CreateInteractiveRunInput(run_input=config.to_run_input())
+    if seconds is not None:
+        create.seconds = seconds
+
+    async def work(api: MAPIClient) -> Run:
+        result = await api.create_interactive_run(create)
+        if not result.create_interactive_run:
+            raise MalformedResponseError(500, "createInteractiveRun answered with an empty list instead of the new run")
+        created = result.create_interactive_run[0]
+        return Run.from_graphql(created, created.details)
+
+    return _request("create_interactive_run", timeout, work)
 
 
 async def _create(api: MAPIClient, run_input: dict[str, Any], name: str | None) -> Run:

@@ -23,10 +23,12 @@ from mcli.local.lifecycle import MAX_RESUMPTIONS, RunLifecycle, latest_index
 from mcli.local.logs import RunLogs
 from mcli.local.logstream import LogStreams
 from mcli.local.records import TERMINAL_STATUSES, Details, Resumption, Run, RunFilter, User
-from mcli.local.runinput import RunSpec, generate_name, parse_run_input
+from mcli.local.runinput import MAX_INT, RunSpec, generate_name, parse_run_input
 from mcli.local.store import Store
 from mcli.local.timeutil import now, parse_instant
 
+# How long an interactive run stays up when the request does not say.
+INTERACTIVE_SECONDS = 3600
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
 
@@ -95,6 +97,19 @@ class Engine:
         self.store.insert_run(run, resumption)
         self.lifecycle.submit(run.id)
         return self.store.get_run(run.id)
+
+    def create_interactive_run(self, user: User, run_input: Any, seconds: int | None) -> Run:
+        """A run that sleeps for `seconds` (default an hour), holding its resources: MAPI replaces the command."""
+        if not isinstance(run_input, dict):
+            raise bad_request("Bad run request: runInput must be an object")
+        if seconds is None:
+            seconds = INTERACTIVE_SECONDS
+        if not 1 <= seconds <= MAX_INT:
+            raise bad_request(f"seconds must be from 1 to {MAX_INT}, got {seconds}")
+        interactive = {**run_input, "command": f"sleep {seconds}", "runType": "INTERACTIVE"}
+        if not interactive.get("image"):
+            interactive["image"] = "local/interactive"  # the local server runs no images; MAPI picks a default too
+        return self.create_run(user, interactive)
 
     def _new_run(self, user: User, spec: RunSpec, at: float, cluster_name: str) -> Run:
         assert spec.name is not None

@@ -118,6 +118,11 @@ def build_schema() -> GraphQLSchema:
     def resolve_create(_: None, info: Info, create_run_data: dict[str, Any]) -> list[Run]:
         return [_engine(info).create_run(_user(info), create_run_data["run_input"])]
 
+    @mutation.field("createInteractiveRun")
+    def resolve_create_interactive(_: None, info: Info, create_run_data: dict[str, Any]) -> list[Run]:
+        engine = _engine(info)
+        return [engine.create_interactive_run(_user(info), create_run_data["run_input"], create_run_data.get("seconds"))]
+
     @mutation.field("stopRuns")
     def resolve_stop(
         _: None, info: Info, get_runs_data: dict[str, Any], stop_runs_data: dict[str, Any] | None = None

@@ -875,6 +875,49 @@ def update_run(
 
 
 @overload
+def create_interactive_run(
+    run: RunConfig | Mapping[str, Any],
+    *,
+    seconds: int | None = None,
+    timeout: float | None = 10,
+    future: Literal[False] = False,
+) -> Run: ...
+@overload
+def create_interactive_run(
+    run: RunConfig | Mapping[str, Any],
+    *,
+    seconds: int | None = None,
+    timeout: float | None = 10,
+    future: Literal[True],
+) -> "concurrent.futures.Future[Run]": ...
+def create_interactive_run(
+    run: RunConfig | Mapping[str, Any],
+    *,
+    seconds: int | None = None,
+    timeout: float | None = 10,
+    future: bool = False,
+) -> "Run | concurrent.futures.Future[Run]":
+    """Launch an interactive run: it sleeps for `seconds`, holding its compute, whatever command the config names.
+
+    Args:
+        run (RunConfig): The run's config; it needs an `image`, and its command is replaced by the sleep.
+        seconds (Optional[int]): How long the run stays up; None means the server's default (an hour locally).
+        timeout (Optional[float]): Time, in seconds, in which the call should complete; else TimeoutError.
+            Ignored if `future` is True.
+        future (bool): Return a Future at once; get the Run with `return_value.result()`.
+
+    Returns:
+        Run: The launched run, of run type INTERACTIVE (or a Future of it).
+
+    Raises:
+        RunConfigException: The config is invalid (at call time, before any request).
+        ValueError: `seconds` is not a whole number from 1 to 2**31 - 1.
+    """
+    work = _aio.create_interactive_run(run, seconds=seconds, timeout=None if future else timeout)
+    return _dispatch(work, future)
+
+
+@overload
 def start_runs(
     runs: Iterable[str | Run], *, timeout: float | None = 10, future: Literal[False] = False
 ) -> list[Run]: ...
@@ -1041,6 +1084,7 @@ __all__ = [
     "RunConfigException",
     "RunFailed",
     "RunStatus",
+    "create_interactive_run",
     "create_run",
     "delete_run",
     "delete_runs",

@@ -143,6 +143,11 @@ def lifecycle():
     check([r.index for r in restarted.resumptions] == [0, 1], restarted.resumptions)
     mcli.wait_for_run_status("conf-util", RunStatus.RUNNING, timeout=60)
     mcli.stop_run("conf-util")
+
+    interactive = mcli.create_interactive_run(RunConfig(name="conf-inter", image="python:3.11"), seconds=1)
+    check(interactive.run_type.name == "INTERACTIVE", interactive.run_type)
+    mcli.wait_for_run_status(interactive, RunStatus.COMPLETED, timeout=60)
+    check(mcli.get_run("conf-inter").status == RunStatus.COMPLETED, "interactive run did not complete")
     print("lifecycle: ok")
 
 

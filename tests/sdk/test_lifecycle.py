@@ -176,3 +176,15 @@ def test_max_duration_stops_the_run_and_update_moves_the_deadline() -> None:
     time.sleep(1.5)  # past the 3 s that `kept` started with
     assert mcli.get_run(kept).status == RunStatus.RUNNING
     kept.stop()
+
+
+def test_create_interactive_run() -> None:
+    run = mcli.create_interactive_run(config("ignored", name="sdk-interactive"), seconds=60)
+    assert run.run_type.value == "INTERACTIVE"
+    running = mcli.wait_for_run_status(run, RunStatus.RUNNING, timeout=30)
+    assert running.submitted_config is not None and running.submitted_config.command == "sleep 60"
+    run.stop()
+    with pytest.raises(ValueError, match="seconds must be a whole number"):
+        mcli.create_interactive_run(config("x"), seconds=0)
+    with pytest.raises(mcli.RunConfigException):
+        mcli.create_interactive_run(RunConfig(command="x"))  # no image

@@ -206,3 +206,21 @@ async def test_a_limit_under_a_second_is_refused(api: Api) -> None:
     with pytest.raises(GqlError, match="maxDuration must be a number of hours from 1/3600") as refused:
         await api.create(name="too-short", command="true", scheduling={"maxDuration": 0.0001})
     assert refused.value.code == 400
+
+
+INTERACTIVE = f"""mutation CreateInteractiveRun($createRunData: CreateInteractiveRunInput!) {{
+  createInteractiveRun(createRunData: $createRunData) {{ {RUN_FIELDS} }} }}"""
+
+
+async def test_interactive_run_sleeps_for_its_seconds_whatever_its_command(api: Api) -> None:
+    started = time.monotonic()
+    variables = {"createRunData": {"runInput": {"runName": "poke", "command": "exit 9"}, "seconds": 2}}
+    (run,) = (await post(api.endpoint, KEY, INTERACTIVE, variables))["createInteractiveRun"]
+    assert run["runType"] == "INTERACTIVE" and run["name"] == "poke"
+    await api.wait("poke", {"RUNNING"})
+    done = await api.wait("poke", timeout=30)
+    assert done["status"] == "COMPLETED" and time.monotonic() - started >= 2
+    assert done["details"]["originalRunInput"]["command"] == "sleep 2"
+    with pytest.raises(GqlError, match="seconds must be from 1") as refused:
+        await post(api.endpoint, KEY, INTERACTIVE, {"createRunData": {"runInput": {}, "seconds": 0}})
+    assert refused.value.code == 400

@@ -8,6 +8,11 @@ if TYPE_CHECKING:
     from .base_client import SessionBaseClient
     from .base_model import BaseModel
     from .client import MAPIClient
+    from .create_interactive_run import (
+        CreateInteractiveRun,
+        CreateInteractiveRunCreateInteractiveRun,
+        CreateInteractiveRunCreateInteractiveRunDetails,
+    )
     from .create_run import CreateRun, CreateRunCreateRun, CreateRunCreateRunDetails
     from .delete_runs import (
         DeleteRuns,
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     )
     from .input_types import (
         ClusterFilters,
+        CreateInteractiveRunInput,
         CreateRunInput,
         DateRangeFilter,
         Entity,
@@ -81,6 +87,10 @@ _LAZY_IMPORTS = {
     "ClusterInstanceFieldsNodes": ".fragments",
     "ClusterRunFields": ".fragments",
     "ClusterRunFieldsScheduling": ".fragments",
+    "CreateInteractiveRun": ".create_interactive_run",
+    "CreateInteractiveRunCreateInteractiveRun": ".create_interactive_run",
+    "CreateInteractiveRunCreateInteractiveRunDetails": ".create_interactive_run",
+    "CreateInteractiveRunInput": ".input_types",
     "CreateRun": ".create_run",
     "CreateRunCreateRun": ".create_run",
     "CreateRunCreateRunDetails": ".create_run",
@@ -166,6 +176,10 @@ __all__ = [
     "ClusterInstanceFieldsNodes",
     "ClusterRunFields",
     "ClusterRunFieldsScheduling",
+    "CreateInteractiveRun",
+    "CreateInteractiveRunCreateInteractiveRun",
+    "CreateInteractiveRunCreateInteractiveRunDetails",
+    "CreateInteractiveRunInput",
     "CreateRun",
     "CreateRunCreateRun",
     "CreateRunCreateRunDetails",

@@ -9,12 +9,14 @@ from .base_model import UNSET
 
 if TYPE_CHECKING:
     from .base_model import UnsetType
+    from .create_interactive_run import CreateInteractiveRun
     from .create_run import CreateRun
     from .delete_runs import DeleteRuns
     from .get_clusters import GetClusters
     from .get_run_logs import GetRunLogs
     from .get_runs_paginated import GetRunsPaginated
     from .input_types import (
+        CreateInteractiveRunInput,
         CreateRunInput,
         GetClustersInput,
         GetRunLogsInput,
@@ -37,6 +39,68 @@ def gql(q: str) -> str:
 
 
 class MAPIClient(SessionBaseClient):
+    async def create_interactive_run(
+        self, create_run_data: "CreateInteractiveRunInput", **kwargs: Any
+    ) -> "CreateInteractiveRun":
+        from .create_interactive_run import CreateInteractiveRun
+
+        query = gql("""
+            mutation CreateInteractiveRun($createRunData: CreateInteractiveRunInput!) {
+              createInteractiveRun(createRunData: $createRunData) {
+                ...RunFields
+                details {
+                  ...RunSubmission
+                }
+              }
+            }
+
+            fragment RunFields on Run {
+              id
+              name
+              status
+              createdAt
+              updatedAt
+              reason
+              createdByEmail
+              priority
+              maxRetries
+              preemptible
+              retryOnSystemFailure
+              maxDurationSeconds
+              isDeleted
+              runType
+              resumptions {
+                executionIndex
+                clusterName
+                cpus
+                gpuType
+                gpus
+                nodes
+                startTime
+                endTime
+                status
+                estimatedEndTime
+                reason
+              }
+            }
+
+            fragment RunSubmission on RunDetails {
+              image
+              originalRunInput
+              metadata
+              lastExecutionId
+            }
+            """)
+        variables: dict[str, object] = {"createRunData": create_run_data}
+        response = await self.execute(
+            query=query,
+            operation_name="CreateInteractiveRun",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CreateInteractiveRun.model_validate(data)
+
     async def create_run(self, create_run_data: "CreateRunInput", **kwargs: Any) -> "CreateRun":
         from .create_run import CreateRun
 

@@ -113,6 +113,15 @@ class CreateRunInput(BaseModel):
     "The run input: runName, image, command, compute, scheduling, parameters, envVariables, metadata, integrations, and any keys a newer client sends."
 
 
+class CreateInteractiveRunInput(BaseModel):
+    """An interactive run to create."""
+
+    run_input: JSONValue = Field(alias="runInput")
+    "The run input, as for createRun; its command is replaced by `sleep <seconds>` and its image may be left out."
+    seconds: int | None = None
+    "How long the run stays up, in seconds; null means 3600."
+
+
 class StopRunsInput(BaseModel):
     """Options for stopping runs."""
 
