@@ -88,6 +88,8 @@ class ClusterDetails:
 
 
 def node_name(capacity: Capacity, node_index: int) -> str:
+    if capacity.node_names:
+        return capacity.node_names[node_index]
     return f"{capacity.cluster_name}-node-{node_index}"
 
 

@@ -15,6 +15,8 @@ class Capacity:
     gpus_per_node: int = 8
     gpu_type: str = "none"
     node_gpus: tuple[int, ...] = ()
+    # Each node's name when the cluster names its own nodes (a Ray node id), in `node_gpus` order.
+    node_names: tuple[str, ...] = ()
     # The local executor runs extra CPU-only ranks beside each other; Ray spreads every rank on its own node.
     cpu_ranks_share_nodes: bool = True
 

@@ -58,6 +58,11 @@ def test_two_node_run_lands_on_two_nodes_with_exact_logs(
         assert len(gpus.removeprefix("gpus=").split(",")) == 2  # Ray's own GPU ids for this rank
     assert len(masters) == 1  # every rank is told rank 0's address and one port
 
+    # getClusters names the cluster's nodes by their Ray node ids too.
+    (cluster,) = mcli.get_clusters()
+    listed = {node.name for instance in cluster.cluster_instances for node in instance.node_details}
+    assert listed == ray_cluster.node_ids()
+
     described = cli(sdk_env, "describe", "run", run.name)
     assert described.returncode == 0, described.stderr
     assert all(name in described.stdout for name in names if name)

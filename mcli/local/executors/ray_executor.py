@@ -135,13 +135,15 @@ class RayExecutor(Executor):
         }
 
     def capacity(self) -> Capacity:
-        gpus = tuple(sorted(self._alive_nodes().values(), reverse=True))
+        nodes = sorted(self._alive_nodes().items(), key=lambda node: (-node[1], node[0]))
+        gpus = tuple(count for _, count in nodes)
         return Capacity(
             cluster_name=self._template.cluster_name,
             nodes=len(gpus),
             gpus_per_node=max(gpus, default=0),
             gpu_type=self._template.gpu_type,
             node_gpus=gpus or (0,),
+            node_names=tuple(node_id for node_id, _ in nodes) or ("no-alive-ray-node",),
             cpu_ranks_share_nodes=False,
         )
 
