@@ -303,7 +303,8 @@ def stop_active_runs() -> list[str]:
     """Stop the runs of the user `mcli` points at that are still active (without waiting); their names."""
     import mcli
 
-    active = [run for run in mcli.get_runs() if not run.status.is_terminal()]
+    unfinished = [status for status in mcli.RunStatus if not status.is_terminal()]
+    active = mcli.get_runs(statuses=unfinished, include_details=False)
     if active:
         mcli.stop_runs(active)
     return [run.name for run in active]

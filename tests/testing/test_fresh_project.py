@@ -43,6 +43,8 @@ PROJECT_TEST = textwrap.dedent(
     def test_a_run_left_running_is_stopped_after_the_test(mapi_env):
         with open("{server_pid}", "w") as out:
             out.write(str(mapi_env.server.pid))
+        with open("{key}", "w") as out:
+            out.write(mapi_env.api_key)
         left = mcli.create_run(
             mcli.RunConfig(name="left-running", image="python:3.11", command="echo $$ >> {pids}; echo started; sleep 300")
         )
@@ -51,6 +53,15 @@ PROJECT_TEST = textwrap.dedent(
 
     def test_the_environment_is_restored_after_each_test():
         assert "MOSAICML_API_ENDPOINT" not in os.environ and "MOSAICML_API_KEY" not in os.environ
+
+
+    def test_the_run_left_running_was_stopped_after_its_test(mapi_server):
+        from mcli.testing import MapiUser, mapi_environment
+
+        with open("{key}") as saved:
+            previous = MapiUser(mapi_server, "previous", saved.read())
+        with mapi_environment(previous):
+            assert mcli.get_run("left-running").status in ("TERMINATING", "STOPPED")
     """
 )
 
@@ -77,7 +88,7 @@ def test_a_fresh_project_tests_against_a_local_mapi_and_leaves_nothing_running(t
     project = tmp_path / "project"
     project.mkdir()
     pids, server_pid = tmp_path / "run-pids", tmp_path / "server-pid"
-    (project / "test_launcher.py").write_text(PROJECT_TEST.format(pids=pids, server_pid=server_pid))
+    (project / "test_launcher.py").write_text(PROJECT_TEST.format(pids=pids, server_pid=server_pid, key=tmp_path / "key"))
     (project / "test_readme.py").write_text(readme_example())
     token = secrets.token_hex(8)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTEST_"))}
@@ -89,7 +100,7 @@ def test_a_fresh_project_tests_against_a_local_mapi_and_leaves_nothing_running(t
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
     run_pids = [int(line) for line in pids.read_text().split()]
     assert len(run_pids) == 2 and int(server_pid.read_text()) > 0
     deadline = time.monotonic() + 5  # the last children may still be being reaped by init
