@@ -1,15 +1,14 @@
 """Log streams: exact lines from base64 chunks, resumed by byte offset after any drop.
 
 Work is done per chunk, not per line: a chunk is decoded once (an incremental UTF-8 decoder keeps characters split
-across chunks) and cut into lines with one regex pass. A pump task reads ahead into a bounded queue, so a sync
-consumer pays one thread hop per chunk.
+across chunks) and cut into lines with one split. A pump task reads ahead into a bounded queue, and a sync consumer
+takes every chunk read ahead in one thread hop.
 """
 
 import asyncio
 import base64
 import codecs
 import contextlib
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,6 @@ from typing import Any
 from mcli.core.errors import MAPIException
 from mcli.core.retry import RECONNECT, RetryPolicy, resubscribing
 
-_LINE = re.compile(r"[^\n]*\n")
 _QUEUE_DEPTH = 64
 _NOTHING = object()  # no end or error is waiting to be reported
 
@@ -66,7 +64,8 @@ class LineSplitter:
         text = self._pending + self._decoder.decode(data)
         cut = text.rfind("\n") + 1
         self._pending = text[cut:]
-        return _LINE.findall(text, 0, cut) if cut else []
+        # One split in C, then each line gets its newline back: quicker than a regex pass over the chunk.
+        return [line + "\n" for line in text[: cut - 1].split("\n")] if cut else []
 
     def text(self, data: bytes) -> list[str]:
         """`data` decoded as it comes, not cut into lines (a character split across chunks waits for the rest)."""
