@@ -8,7 +8,6 @@ the child pytest's tree carries a token in its environment, and psutil looks for
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -147,6 +146,8 @@ def test_command_line_and_conftest_options_reach_the_server(tmp_path: Path) -> N
     (tmp_path / "test_options.py").write_text(OPTIONS_TEST)
     (tmp_path / "conftest.py").write_text(OPTIONS_CONFTEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAICML_", "MCLI_", "PYTEST_"))}
+    env["TMPDIR"] = str(tmp_path / "tmp")  # the kept data dir lands here, in this test's own directory
+    (tmp_path / "tmp").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
          "--mapi-nodes", "3", "--mapi-gpus-per-node", "2", "--mapi-keep-data"],
@@ -154,11 +155,9 @@ def test_command_line_and_conftest_options_reach_the_server(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     data_dir = Path(result.stdout.split("DATA_DIR ", 1)[1].split()[0])
-    try:
-        assert f"mcli local MAPI data kept in {data_dir}" in result.stdout
-        assert (data_dir / "server.log").exists()
-    finally:
-        shutil.rmtree(data_dir)
+    assert data_dir.parent == tmp_path / "tmp"
+    assert f"mcli local MAPI data kept in {data_dir}" in result.stdout
+    assert (data_dir / "server.log").exists()
 
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
