@@ -114,7 +114,13 @@ def _gpu_nums(gpus_by_node: tuple[int, ...]) -> list[int]:
     )
 
 
-def describe_cluster(capacity: Capacity, up_since: float, active: list[Run], queued: list[Run]) -> ClusterDetails:
+def describe_cluster(
+    capacity: Capacity,
+    up_since: float,
+    active: list[Run],
+    queued: list[Run],
+    deadlines: dict[str, float | None],
+) -> ClusterDetails:
     """The one local cluster: its instances, GPU use per instance, and the runs holding or waiting for it.
 
     GPUs in use are those the active runs hold, so the figure is the same whichever executor runs them.
@@ -148,16 +154,15 @@ def describe_cluster(capacity: Capacity, up_since: float, active: list[Run], que
         allowed_instances=instances,
         utilization=ClusterUtilization(
             instance_utils=utils,
-            active_runs_by_user=[_run_use(capacity, run) for run in active],
-            queued_runs_by_user=[_run_use(capacity, run) for run in queued],
+            active_runs_by_user=[_run_use(capacity, run, deadlines.get(run.id)) for run in active],
+            queued_runs_by_user=[_run_use(capacity, run, None) for run in queued],
         ),
     )
 
 
-def _run_use(capacity: Capacity, run: Run) -> ClusterRunUtilization:
+def _run_use(capacity: Capacity, run: Run, deadline: float | None) -> ClusterRunUtilization:
     latest = run.resumptions[-1] if run.resumptions else None
     start = latest.start_time if latest else None
-    deadline = start + run.max_duration_seconds if start is not None and run.max_duration_seconds else None
     return ClusterRunUtilization(
         id=run.id,
         created_at=run.created_at,

@@ -286,6 +286,7 @@ class Engine:
             self.up_since,
             [self.store.get_run(run_id) for run_id in self.lifecycle.active_run_ids()],
             [self.store.get_run(run_id) for run_id in self.lifecycle.queued_run_ids()],
+            {run_id: self.lifecycle.deadline(run_id) for run_id in self.lifecycle.active_run_ids()},
         )
         return [cluster] if matches(cluster, data.get("filters")) else []
 

@@ -109,15 +109,18 @@ def latest_index(run: Run) -> int:
     return run.resumptions[-1].execution_index if run.resumptions else 0
 
 
-def running_time_left(run: Run, at: float) -> float | None:
-    """Seconds of running the run has left under its max duration at `at`, counting every execution's running
-    time; None without a limit or before its latest execution has started."""
+def running_time_left(run: Run, at: float, since: int = 0) -> float | None:
+    """Seconds of running the run has left under its max duration at `at`, counting the running time of every
+    execution from index `since` on (a restart starts the count afresh); None without a limit or before its
+    latest execution has started."""
     if run.max_duration_seconds is None or not run.resumptions or run.resumptions[-1].start_time is None:
         return None
     *earlier, current = run.resumptions
     assert current.start_time is not None
     used = sum(
-        r.end_time - r.start_time for r in earlier if r.start_time is not None and r.end_time is not None
+        r.end_time - r.start_time
+        for r in earlier
+        if r.execution_index >= since and r.start_time is not None and r.end_time is not None
     )
     return run.max_duration_seconds - used - (at - current.start_time)
 
@@ -497,6 +500,13 @@ class RunLifecycle:
 
     # -- time limits ------------------------------------------------------------------------------------
 
+    def deadline(self, run_id: str) -> float | None:
+        """When the run's running execution will reach its max duration; None when it has no such deadline."""
+        run = self.store.get_run(run_id)
+        at = now()
+        left = running_time_left(run, at, self.store.last_restart(run_id))
+        return None if left is None or run.status != "RUNNING" else at + max(0.0, left)
+
     def limits_changed(self, run_id: str) -> None:
         """The run's max duration changed: move the deadline of its running execution."""
         active = self._active.get(run_id)
@@ -504,12 +514,13 @@ class RunLifecycle:
             self._arm_deadline(active)
 
     def _arm_deadline(self, active: ActiveRun) -> None:
-        """Stop the run once its running time reaches its max duration (counted over all its executions)."""
+        """Stop the run once its running time reaches its max duration (counted over its executions since it was
+        created or last restarted: automatic retries share the limit, a restart gets it afresh)."""
         if active.deadline is not None:
             active.deadline.cancel()
             active.deadline = None
         run = self.store.get_run(active.run.id)
-        left = running_time_left(run, now())
+        left = running_time_left(run, now(), self.store.last_restart(run.id))
         if left is not None and run.max_duration_seconds is not None:
             reason = (
                 f"Run {run.name} reached its maximum duration of {describe_limit(run.max_duration_seconds)}"

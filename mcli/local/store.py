@@ -334,6 +334,13 @@ class Store:
         row = self.db.execute("SELECT retries_used FROM runs WHERE id = ?", (run_id,)).fetchone()
         return int(row[0]) if row else 0
 
+    def last_restart(self, run_id: str) -> int:
+        """The execution index a user last restarted the run at (0 if never): time limits count from there."""
+        row = self.db.execute(
+            "SELECT MAX(execution_index) FROM events WHERE run_id = ? AND event_type = 'RESTARTED'", (run_id,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
     def add_event(self, run_id: str, execution_index: int, event_type: str, at: float, message: str) -> None:
         self.db.execute(
             "INSERT INTO events(run_id, execution_index, event_type, event_time, message) VALUES (?,?,?,?,?)",

@@ -224,3 +224,16 @@ async def test_interactive_run_sleeps_for_its_seconds_whatever_its_command(api: 
     with pytest.raises(GqlError, match="seconds must be from 1") as refused:
         await post(api.endpoint, KEY, INTERACTIVE, {"createRunData": {"runInput": {}, "seconds": 0}})
     assert refused.value.code == 400
+
+
+async def test_a_restart_gets_the_time_limit_afresh(api: Api) -> None:
+    await api.create(name="capped-twice", command="sleep 60", scheduling={"maxDuration": 2 / 3600})
+    assert (await api.wait("capped-twice", timeout=30))["status"] == "STOPPED"
+    await start(api, ["capped-twice"])
+    await api.wait("capped-twice", {"RUNNING"})
+    await asyncio.sleep(1)  # the first execution used the whole limit; the restarted one still runs
+    assert (await api.get("capped-twice"))["status"] == "RUNNING"
+    done = await api.wait("capped-twice", timeout=30)
+    assert done["status"] == "STOPPED" and "maximum duration" in done["reason"]
+    second = done["resumptions"][1]
+    assert second["status"] == "STOPPED"
