@@ -10,9 +10,13 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import h11
+
+if TYPE_CHECKING:
+    import ssl
 
 READ_SIZE = 256 * 1024
 # Connections open at once. Requests beyond this wait for a free connection: a server handles a request per
@@ -76,6 +80,15 @@ class ConnectionPool:
         self._headers = [("Host", host_header), *headers.items()]
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
+        self._ssl: ssl.SSLContext | None = None
+
+    def _ssl_context(self) -> "ssl.SSLContext":
+        """One context per pool: loading the CA store costs tens of milliseconds, so only https pays, once."""
+        if self._ssl is None:
+            import ssl
+
+            self._ssl = ssl.create_default_context()
+        return self._ssl
 
     async def post(self, body: bytes) -> Response:
         """POST `body`; the connection goes back to the pool only after a complete, reusable exchange."""
@@ -97,10 +110,8 @@ class ConnectionPool:
             connection.close()
         try:
             if self._tls:
-                import ssl  # only https pays for loading the CA store
-
                 reader, writer = await asyncio.open_connection(
-                    self._host, self._port, ssl=ssl.create_default_context(), limit=READ_SIZE
+                    self._host, self._port, ssl=self._ssl_context(), limit=READ_SIZE
                 )
             else:
                 reader, writer = await asyncio.open_connection(self._host, self._port, limit=READ_SIZE)
