@@ -727,6 +727,9 @@ async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[R
     api = connection.client(creds)
     current = run if isinstance(run, Run) else await _fetch_run(api, run, False)
     async for status in _statuses(api, current.name):
+        if status.is_terminal():
+            # The last Run is read whole: its reason and resumptions are those of how the run ended.
+            current = await _fetch_run(api, current.name, False)
         current = dataclasses.replace(current, status=status)
         yield current
 

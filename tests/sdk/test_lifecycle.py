@@ -188,3 +188,12 @@ def test_create_interactive_run() -> None:
         mcli.create_interactive_run(config("x"), seconds=0)
     with pytest.raises(mcli.RunConfigException):
         mcli.create_interactive_run(RunConfig(command="x"))  # no image
+
+
+def test_watch_ends_with_the_whole_final_run() -> None:
+    run = mcli.create_run(config("exit 5", name="sdk-watch-retry", scheduling={"max_retries": 1}))
+    updates = list(mcli.watch_run_status(run))
+    final = updates[-1]
+    assert final.status == RunStatus.FAILED and final.reason == "Node rank 0 exited with code 5"
+    assert [r.status for r in final.resumptions] == [RunStatus.FAILED, RunStatus.FAILED]
+    assert len({id(update) for update in updates}) == len(updates)  # each a new object
