@@ -23,8 +23,11 @@ from mcli.local.executors.base import ExecutorUnavailable
 from mcli.local.limits import Limits
 from mcli.local.paths import DEFAULT_DATA_DIR
 from mcli.local.placement import Capacity
+from mcli.local.process import RunUser
 from mcli.local.server import (
     DEFAULT_EMAIL,
+    DEFAULT_MAX_CONCURRENT_RUNS,
+    DEFAULT_MAX_LOG_BYTES,
     DataDirInUse,
     ServeOptions,
     add_user,
@@ -116,9 +119,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
     serve.add_argument(
         "--max-concurrent-runs",
         type=positive,
-        default=None,
+        default=DEFAULT_MAX_CONCURRENT_RUNS,
         metavar="N",
-        help="queue runs beyond N active ones (default: limited only by the cluster's nodes and GPUs)",
+        help="queue runs beyond N active ones, and beyond what the cluster's nodes and GPUs hold "
+        "(default: %(default)s)",
     )
     serve.add_argument(
         "--stop-grace-seconds",
@@ -126,6 +130,19 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
         default=5.0,
         metavar="SECONDS",
         help="how long a stopped run gets between SIGTERM and SIGKILL (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-log-bytes",
+        type=positive,
+        default=DEFAULT_MAX_LOG_BYTES,
+        metavar="BYTES",
+        help="cut each rank's log at this size, with a marker line saying so (default: %(default)s, 10 GiB)",
+    )
+    serve.add_argument(
+        "--run-as",
+        metavar="USER",
+        help="run commands as this user, who cannot read the data dir (the server must run as root; default: "
+        "the server's own user, whose runs can read everything the server can)",
     )
     serve.add_argument(
         "--max-request-bytes",
@@ -251,6 +268,14 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    run_as = None
+    if args.run_as is not None and args.executor != "local":
+        raise CLIError("--run-as applies to the local executor; on Ray, commands run as the Ray workers' user")
+    if args.run_as is not None:
+        try:
+            run_as = RunUser.lookup(args.run_as)
+        except ValueError as error:
+            raise CLIError(f"--run-as {args.run_as}: {error}") from None
     boot = bootstrap(data_dir, args.api_key)
     options = ServeOptions(
         data_dir=data_dir,
@@ -260,6 +285,8 @@ def _serve(args: argparse.Namespace) -> int:
         limits=dataclasses.replace(Limits(), max_request_bytes=args.max_request_bytes),
         executor=args.executor,
         ray_address=args.ray_address,
+        max_log_bytes=args.max_log_bytes,
+        run_as=run_as,
     )
 
     def listening(endpoint: str) -> None:
@@ -273,6 +300,11 @@ def _serve(args: argparse.Namespace) -> int:
             lines.append(
                 "API keys are stored hashed and cannot be shown again; for a new one run "
                 f"`mcli local add-user {DEFAULT_EMAIL} --data-dir {data_dir}`"
+            )
+        if run_as is None and os.geteuid() == 0:
+            lines.append(
+                "note: runs execute as root, like this server, and can read its data dir (other users' runs "
+                "and logs); --run-as USER runs them as an unprivileged user"
             )
         key = "KEY" if key_from_env else args.api_key or boot.api_key or "KEY"
         if key_from_env:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from mcli.local.executors.base import Executor
 from mcli.local.lifecycle import MAX_RESUMPTIONS, RunLifecycle, latest_index
 from mcli.local.logs import RunLogs
 from mcli.local.logstream import LogStreams
+from mcli.local.process import RunUser
 from mcli.local.records import TERMINAL_STATUSES, Details, Resumption, Run, RunFilter, User
 from mcli.local.runinput import MAX_INT, RunSpec, generate_name, parse_run_input
 from mcli.local.store import Store
@@ -41,13 +43,16 @@ class Engine:
         executor: Executor,
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 5.0,
+        *,
+        max_log_bytes: int | None = None,
+        run_as: RunUser | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.executor = executor
-        self.logs = RunLogs(data_dir)
+        self.logs = RunLogs(data_dir, max_log_bytes)
         self.lifecycle = RunLifecycle(
-            store, data_dir, executor, self.logs, max_concurrent_runs, stop_grace_seconds
+            store, data_dir, executor, self.logs, max_concurrent_runs, stop_grace_seconds, run_as
         )
         self.streams = LogStreams(store, self.logs, self.lifecycle.status_event)
         self.up_since = now()
@@ -232,6 +237,9 @@ class Engine:
             await asyncio.gather(*waits, return_exceptions=True)
         for run in runs:
             self.store.update_run(run.id, is_deleted=1, updated_at=now())
+            # A deleted run's logs and work dir go with it (the record stays, for includeDeleted listings).
+            self.logs.delete(run.id)
+            shutil.rmtree(self.lifecycle.run_dir(run.id), ignore_errors=True)
         return [self.store.get_run(run.id) for run in runs]
 
     def update_run(self, user: User, data: dict[str, Any], update: dict[str, Any]) -> Run:

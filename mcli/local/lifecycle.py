@@ -10,10 +10,14 @@ so in-memory state needs no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import signal
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from mcli.local.executors.base import (
     SystemFailure,
 )
 from mcli.local.logs import LogFile, RunLogs
+from mcli.local.process import RunUser
 from mcli.local.records import TERMINAL_STATUSES, Run
 from mcli.local.store import Store
 from mcli.local.timeutil import now
@@ -70,10 +75,32 @@ def classify_rank_exit(rank: int, ended: RankExit, stopping_because: str | None)
     return RankOutcome("FAILED", reason, Failure(reason, system=False))
 
 
-def rank_environment(run: Run, rank: int, placement: Placement, parameters_path: Path) -> dict[str, str]:
-    """The complete environment of one node rank's command."""
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")  # live logs from Python children without extra flags
+SERVER_PID_ENV = "MCLI_LOCAL_SERVER_PID"
+# Where a rank finds programs when the server's own PATH is unset.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def base_environment(home: str | None = None) -> dict[str, str]:
+    """What every rank starts from: PATH, HOME and the locale, never the rest of the server's environment (it
+    may hold the operator's keys and tokens)."""
+    env = {
+        "PATH": os.environ.get("PATH") or DEFAULT_PATH,
+        "HOME": home or os.environ.get("HOME") or "/",
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",  # live logs from Python children without extra flags
+    }
+    for name in ("LC_ALL", "TZ"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def rank_environment(
+    run: Run, rank: int, placement: Placement, parameters_path: Path, home: str | None = None
+) -> dict[str, str]:
+    """The complete environment of one node rank's command: a minimal base, the run's own env variables, then
+    the rank's variables (which the run cannot override)."""
+    env = base_environment(home)
     env.update(run.run_input.get("env", {}))
     env.update(
         {
@@ -86,6 +113,8 @@ def rank_environment(run: Run, rank: int, placement: Placement, parameters_path:
             "MASTER_ADDR": placement.master_addr,
             "MASTER_PORT": str(placement.master_port),
             "PARAMETERS_PATH": str(parameters_path),
+            # Which server started the rank, so that a process that escaped its run can still be found.
+            SERVER_PID_ENV: str(os.getpid()),
         }
     )
     env.update(placement.rank_env[rank])
@@ -129,6 +158,21 @@ def describe_limit(seconds: int) -> str:
     return f"{seconds / 3600:g} hours ({seconds} s)"
 
 
+def shared_work_root(data_dir: Path) -> Path:
+    """A directory under the system temp dir that the server owns and other users may only traverse (0711),
+    one per data dir; each run's own directory in it belongs to the run's user (0700)."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    root = Path(tempfile.gettempdir()) / f"mcli-local-runs-{digest}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o711)
+    info = root.lstat()
+    # Another user could have made it first (the temp dir is shared): use it only if it is ours and real.
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise RuntimeError(f"{root} exists but does not belong to this server's user; remove it and restart")
+    os.chmod(root, 0o711)
+    return root
+
+
 @dataclass
 class ActiveRun:
     run: Run
@@ -158,10 +202,15 @@ class RunLifecycle:
         logs: RunLogs,
         max_concurrent_runs: int | None = None,
         stop_grace_seconds: float = 5.0,
+        run_as: RunUser | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.executor = executor
+        self.run_as = run_as
+        # A run's work dir and parameters: in the data dir, or with `run_as` outside it (its user must not read
+        # the data dir, nor reach it: the data dir usually sits in the server user's home).
+        self.work_root = data_dir / "runs" if run_as is None else shared_work_root(data_dir)
         self.logs = logs
         self.max_concurrent_runs = max_concurrent_runs
         self.stop_grace_seconds = stop_grace_seconds
@@ -378,7 +427,7 @@ class RunLifecycle:
         self.set_status(run.id, "STARTING")
         if not await self._prepared(active):
             return
-        run_dir = self.data_dir / "runs" / run.id
+        run_dir = self.run_dir(run.id)
         work_dir = run_dir / "work"
         params_path = run_dir / "parameters.json"
         files = {str(params_path): json.dumps(run.run_input.get("parameters", {}), indent=2) + "\n"}
@@ -388,7 +437,8 @@ class RunLifecycle:
             self.store.put_node(run.id, active.execution_index, rank, placement.node_names[rank], "STARTING")
             sink = self.logs.writer(self.logs.path(run.id, active.execution_index, rank))
             try:
-                env = rank_environment(run, rank, placement, params_path)
+                home = self.run_as.home if self.run_as is not None else None
+                env = rank_environment(run, rank, placement, params_path, home)
                 launch = RankLaunch(rank, run.command, env, work_dir, files)
                 proc = await self.executor.start(placement, launch)
             except BaseException:
@@ -470,6 +520,10 @@ class RunLifecycle:
             self._finish_unstarted(run.id, "STOPPED", reason)
         elif run.id in self._active:
             self._begin_stop(self._active[run.id], reason)
+
+    def run_dir(self, run_id: str) -> Path:
+        """Where a run's work dir and parameters file are."""
+        return self.work_root / run_id
 
     def active_run_ids(self) -> list[str]:
         """Runs holding capacity now, oldest first."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import struct
 from bisect import bisect_right
 from pathlib import Path
@@ -25,8 +26,11 @@ MAX_CHUNK_WITH_TIMESTAMPS = 16 * 1024
 class LogFile:
     """One log. `closed` means no more bytes will ever be appended."""
 
-    def __init__(self, path: Path, writable: bool = False) -> None:
+    def __init__(self, path: Path, writable: bool = False, max_bytes: int | None = None) -> None:
         self.path = path
+        # A writer stops at `max_bytes`, ending the log with one marker line (`cut` is then True).
+        self.max_bytes = max_bytes
+        self.cut = False
         self.times_path = path.with_suffix(".times")
         self.closed = not writable
         self._changed = asyncio.Event() if writable else None
@@ -36,14 +40,16 @@ class LogFile:
         self._times_fd = -1
         if writable:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            self._times_fd = os.open(self.times_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._times_fd = os.open(self.times_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             # Appending to a log a previous server wrote (a re-attached rank): drop a torn last time entry so
             # new entries stay aligned, and keep the old entries' times.
             times_size = os.fstat(self._times_fd).st_size
             os.ftruncate(self._times_fd, times_size - times_size % _TIME_ENTRY.size)
             self._load_times()
         self.size = os.path.getsize(path)
+        if writable and max_bytes is not None and self.size >= max_bytes:
+            self.cut = True  # a re-attached rank whose log already holds the marker
 
     @property
     def changed(self) -> asyncio.Event | None:
@@ -51,6 +57,16 @@ class LogFile:
         return None if self.closed else self._changed
 
     def append(self, data: bytes, at: float) -> None:
+        if self.cut:
+            return  # past the cap: the rank's output is still drained, and dropped
+        if self.max_bytes is not None and self.size + len(data) > self.max_bytes:
+            data = data[: max(0, self.max_bytes - self.size)]
+            self.cut = True
+            marker = (
+                f"\n[mcli: this log reached the server's limit of {self.max_bytes:,} bytes per rank "
+                "(--max-log-bytes); the rest of this rank's output was dropped]\n"
+            ).encode()
+            data += marker
         os.write(self._fd, data)
         os.write(self._times_fd, _TIME_ENTRY.pack(self.size, at))
         assert self._offsets is not None
@@ -166,16 +182,21 @@ class RunLogs:
     """Each rank's log under `data_dir/logs`, and the logs being written now (followers share the writer's
     `LogFile`, so they wake on its appends)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, max_bytes: int | None = None) -> None:
         self.data_dir = data_dir
+        self.max_bytes = max_bytes  # per rank log
         self._live: dict[Path, LogFile] = {}
 
     def path(self, run_id: str, execution_index: int, rank: int) -> Path:
         return self.data_dir / "logs" / run_id / str(execution_index) / f"rank-{rank}.log"
 
     def writer(self, path: Path) -> LogFile:
-        log = self._live[path] = LogFile(path, writable=True)
+        log = self._live[path] = LogFile(path, writable=True, max_bytes=self.max_bytes)
         return log
+
+    def delete(self, run_id: str) -> None:
+        """Remove every log of a run (a deleted run's logs are gone with it)."""
+        shutil.rmtree(self.data_dir / "logs" / run_id, ignore_errors=True)
 
     def finish(self, path: Path) -> None:
         live = self._live.pop(path, None)

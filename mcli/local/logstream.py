@@ -8,7 +8,7 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from mcli.local.logs import MAX_CHUNK, MAX_CHUNK_WITH_TIMESTAMPS, RunLogs, utf8_complete_length
+from mcli.local.logs import MAX_CHUNK, MAX_CHUNK_WITH_TIMESTAMPS, LogFile, RunLogs, utf8_complete_length
 from mcli.local.records import TERMINAL_STATUSES
 from mcli.local.store import Store
 
@@ -39,6 +39,15 @@ class LogStreams:
                 break
             await self._status_event(run_id).wait()
             logfile = self.logs.open(path)
+        try:
+            async for chunk in self._chunks(logfile, offset=offset, tail=tail, timestamps=timestamps, follow=follow):
+                yield chunk
+        except FileNotFoundError:
+            return  # the run was deleted (its logs with it) while it was read
+
+    async def _chunks(
+        self, logfile: LogFile, *, offset: int, tail: int | None, timestamps: bool, follow: bool
+    ) -> AsyncIterator[dict[str, str | int]]:
         pos = offset if offset > 0 else (logfile.tail_offset(tail) if tail is not None else 0)
         cap = MAX_CHUNK_WITH_TIMESTAMPS if timestamps else MAX_CHUNK
         while True:

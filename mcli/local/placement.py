@@ -24,7 +24,10 @@ class Capacity:
         return self.node_gpus or (self.gpus_per_node,) * self.nodes
 
     def can_ever_fit(self, nodes: int, gpus_per_rank: int) -> bool:
-        """Whether some set of `nodes` distinct nodes could hold the ranks once the cluster is idle."""
+        """Whether some set of `nodes` distinct nodes could hold the ranks once the cluster is idle. A run never
+        gets more node ranks than the cluster has nodes, CPU-only runs included."""
+        if nodes > len(self.gpus_by_node()):
+            return False
         if gpus_per_rank == 0 and self.cpu_ranks_share_nodes:
             return True
         return sum(1 for gpus in self.gpus_by_node() if gpus >= gpus_per_rank) >= nodes

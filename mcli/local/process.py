@@ -10,7 +10,33 @@ import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunUser:
+    """The account runs execute as (`--run-as`), when the server runs as root."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+    @classmethod
+    def lookup(cls, name: str) -> RunUser:
+        """The account `name`; ValueError (saying why) when it does not exist or would not isolate anything."""
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise ValueError(f"there is no user {name!r} on this machine") from None
+        if entry.pw_uid == 0:
+            raise ValueError(f"{name!r} is root: runs as root can read everything the server can")
+        if os.geteuid() != 0:
+            raise ValueError("only a server running as root can run commands as another user")
+        return cls(name, entry.pw_uid, entry.pw_gid, entry.pw_dir or "/")
 
 
 def proc_start_time(pid: int) -> str:
@@ -29,11 +55,23 @@ def proc_start_time(pid: int) -> str:
 class ChildProcess:
     """`/bin/sh -c COMMAND` in its own session (so its whole group can be signalled), stdout+stderr piped."""
 
-    def __init__(self, command: str, *, cwd: str | os.PathLike[str], env: Mapping[str, str]) -> None:
-        self._popen = subprocess.Popen(
+    def __init__(
+        self,
+        command: str,
+        *,
+        cwd: str | os.PathLike[str],
+        env: Mapping[str, str],
+        user: RunUser | None = None,
+    ) -> None:
+        # As another user: its uid and primary group only (no supplementary group of the server's).
+        identity: dict[str, object] = (
+            {} if user is None else {"user": user.uid, "group": user.gid, "extra_groups": []}
+        )
+        self._popen = subprocess.Popen(  # type: ignore[call-overload]
             ["/bin/sh", "-c", command],
             cwd=cwd,
             env=env,
+            **identity,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

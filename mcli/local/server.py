@@ -23,12 +23,15 @@ from mcli.local.asgi import RequestStats
 from mcli.local.limits import Limits
 from mcli.local.paths import DB_NAME, DEFAULT_DATA_DIR
 from mcli.local.placement import Capacity
+from mcli.local.process import RunUser
 from mcli.local.store import Store, new_api_key
 
 if TYPE_CHECKING:
     from mcli.local.asgi import MapiApp
     from mcli.local.engine import Engine
 
+DEFAULT_MAX_CONCURRENT_RUNS = 32
+DEFAULT_MAX_LOG_BYTES = 10 * 1024**3
 DEFAULT_EMAIL = "local@mcli.local"
 LOCK_NAME = "server.lock"
 # Where versions before keys were stored hashed only kept the default key in plain text; removed on start.
@@ -118,7 +121,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class ServeOptions:
     data_dir: Path
     capacity: Capacity
-    max_concurrent_runs: int | None = None
+    # None means no limit; the default keeps a flood of creates from starting thousands of processes at once.
+    max_concurrent_runs: int | None = DEFAULT_MAX_CONCURRENT_RUNS
     stop_grace_seconds: float = 5.0
     keepalive_seconds: float = 12.0
     stats: RequestStats = field(default_factory=RequestStats)
@@ -127,6 +131,8 @@ class ServeOptions:
     limits: Limits = field(default_factory=Limits)
     # A key for the default user valid only while this server runs (never stored): the embedded server's.
     session_key: str | None = None
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # per rank; None means no limit
+    run_as: RunUser | None = None  # the account runs execute as (the server must run as root)
 
 
 class DataDirInUse(RuntimeError):
@@ -181,9 +187,19 @@ async def _serve_locked(
     from mcli.local.schema import build_schema
     from mcli.local.store import hash_key
 
-    executor = create_executor(options.executor, options.capacity, options.data_dir, options.ray_address)
+    executor = create_executor(
+        options.executor, options.capacity, options.data_dir, options.ray_address, run_as=options.run_as
+    )
     store = open_store(options.data_dir)
-    engine = Engine(store, options.data_dir, executor, options.max_concurrent_runs, options.stop_grace_seconds)
+    engine = Engine(
+        store,
+        options.data_dir,
+        executor,
+        options.max_concurrent_runs,
+        options.stop_grace_seconds,
+        max_log_bytes=options.max_log_bytes,
+        run_as=options.run_as,
+    )
     try:
         engine.reconcile()
         session_keys = {}
@@ -308,12 +324,14 @@ class LocalServer:
         nodes: int = 2,
         gpus_per_node: int = 8,
         gpu_type: str = "none",
-        max_concurrent_runs: int | None = None,
+        max_concurrent_runs: int | None = DEFAULT_MAX_CONCURRENT_RUNS,
         stop_grace_seconds: float = 5.0,
         keepalive_seconds: float = 12.0,
         limits: Limits | None = None,
         executor: str = "local",
         ray_address: str | None = None,
+        max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
+        run_as: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
         self.host = host
@@ -329,6 +347,8 @@ class LocalServer:
             limits=limits or Limits(),
             executor=executor,
             ray_address=ray_address,
+            max_log_bytes=max_log_bytes,
+            run_as=RunUser.lookup(run_as) if run_as is not None else None,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

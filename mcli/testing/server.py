@@ -172,10 +172,10 @@ class MapiServer:
             except subprocess.TimeoutExpired:
                 # A run's child that left the run's process group can hold the run's output open, and the
                 # server waits for that output to end: kill such strays first, then give it time again.
-                self.leftovers_killed = _kill_marked(self._marker, sparing=process.pid)
+                self.leftovers_killed = _kill_marked(self._marker, process.pid, sparing=process.pid)
                 stop_server_process(process, grace_seconds=_SHUTDOWN_SECONDS)
         finally:
-            self.leftovers_killed += _kill_marked(self._marker, sparing=None)
+            self.leftovers_killed += _kill_marked(self._marker, process.pid, sparing=None)
             self._process = None
             self._remove_data_dir()
             if self._guard is not None:
@@ -319,19 +319,21 @@ def _require_local_extra() -> None:
         )
 
 
-def _kill_marked(marker: str, *, sparing: int | None) -> list[int]:
-    """SIGKILL every process of ours whose environment carries `marker` (except `sparing`); their PIDs."""
+def _kill_marked(marker: str, server_pid: int, *, sparing: int | None) -> list[int]:
+    """SIGKILL every process of ours whose environment carries `marker` (the server) or names the server as the
+    one that started it (its runs: they do not inherit the server's environment), except `sparing`; their PIDs."""
     import psutil
+
+    from mcli.local.lifecycle import SERVER_PID_ENV
 
     own_uid = os.getuid()
     found: list[psutil.Process] = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if (
-                process.pid != sparing
-                and process.uids().real == own_uid
-                and process.environ().get(MARKER_ENV) == marker
-            ):
+            if process.pid == sparing or process.uids().real != own_uid:
+                continue
+            environ = process.environ()
+            if environ.get(MARKER_ENV) == marker or environ.get(SERVER_PID_ENV) == str(server_pid):
                 process.kill()
                 found.append(process)
     psutil.wait_procs(found, timeout=5)

@@ -39,8 +39,11 @@ def free_port() -> int:
 class Server:
     """`serve.py` as a subprocess with the given limits; samples its peak RSS while it runs."""
 
-    def __init__(self, data_dir: Path, limits: dict[str, Any], options: dict[str, Any]) -> None:
+    def __init__(
+        self, data_dir: Path, limits: dict[str, Any], options: dict[str, Any], env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.env = env
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}/graphql"
         self.limits = limits
@@ -55,7 +58,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, str(SERVE), str(self.port), str(self.data_dir), KEY, json.dumps(self.limits),
              json.dumps(self.options)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
         )
         ready = threading.Event()
 
@@ -115,11 +118,13 @@ class Server:
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def start(limits: dict[str, Any] | None = None, seed: int = 0, **options: Any) -> Server:
+    def start(
+        limits: dict[str, Any] | None = None, seed: int = 0, env: dict[str, str] | None = None, **options: Any
+    ) -> Server:
         data_dir = tmp_path / f"data{len(servers)}"
         if seed:
             seed_runs(data_dir, seed)
-        server = Server(data_dir, limits or {}, options)
+        server = Server(data_dir, limits or {}, options, env)
         servers.append(server)
         return server.start()
 
@@ -246,3 +251,16 @@ def seed_runs(data_dir: Path, count: int) -> None:
         store.bulk_insert_runs(rows())
     finally:
         store.close()
+
+
+@pytest.fixture
+def sdk_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Server, str], None]:
+    """Point the SDK (in this process) at a server with a key, with an empty config dir."""
+    monkeypatch.setenv("MCLI_CONFIG_DIR", str(tmp_path / "mcli-config"))
+    monkeypatch.delenv("MCLI_CONFIG_PATH", raising=False)
+
+    def point(server: Server, key: str = KEY) -> None:
+        monkeypatch.setenv("MOSAICML_API_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("MOSAICML_API_KEY", key)
+
+    return point

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mcli.local.limits import Limits
 from mcli.local.placement import Capacity
+from mcli.local.process import RunUser
 from mcli.local.server import ServeOptions, bootstrap, run_forever
 
 
@@ -18,6 +19,8 @@ def main() -> None:
     port, data_dir, key, limits = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
     extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
     bootstrap(data_dir, key)
+    if "run_as" in extra:
+        extra["run_as"] = RunUser.lookup(extra["run_as"])
     options = ServeOptions(
         data_dir=data_dir,
         capacity=Capacity(nodes=extra.pop("nodes", 2), gpus_per_node=extra.pop("gpus_per_node", 8)),

@@ -8,17 +8,23 @@ from pathlib import Path
 
 from mcli.local.executors.base import Executor
 from mcli.local.placement import Capacity
+from mcli.local.process import RunUser
 
 EXECUTORS = ("local", "ray")
 
 
 def create_executor(
-    kind: str, capacity: Capacity, data_dir: Path, ray_address: str | None = None
+    kind: str,
+    capacity: Capacity,
+    data_dir: Path,
+    ray_address: str | None = None,
+    *,
+    run_as: RunUser | None = None,
 ) -> Executor:
     if kind == "local":
         from mcli.local.executors.local import LocalProcessExecutor
 
-        return LocalProcessExecutor(capacity)
+        return LocalProcessExecutor(capacity, run_as)
     if kind == "ray":
         from mcli.local.executors.ray_executor import RayExecutor
 

@@ -8,6 +8,7 @@ re-attaches to ranks that outlived a server restart. It never imports the engine
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcli.local.placement import Capacity
+from mcli.local.process import RunUser
 
 
 class LogSink(Protocol):
@@ -49,12 +51,22 @@ class RankLaunch:
     files: Mapping[str, str] = field(default_factory=dict)
 
 
-def prepare_work_dir(work_dir: str | Path, files: Mapping[str, str]) -> None:
-    """Create the rank's work dir and write its files (on the node the rank runs on)."""
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
+def prepare_work_dir(work_dir: str | Path, files: Mapping[str, str], owner: RunUser | None = None) -> None:
+    """Create the rank's work dir and write its files (on the node the rank runs on), readable by their owner
+    only; with `owner`, they and the run's directory holding them belong to that user."""
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    made = {work, work.parent}
     for path, text in files.items():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        made |= {target, target.parent}
+    if owner is not None:
+        for made_path in made:
+            os.chown(made_path, owner.uid, owner.gid)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from mcli.local.executors.base import (
     prepare_work_dir,
 )
 from mcli.local.placement import Capacity, Placer, RankSlot
-from mcli.local.process import ChildProcess, proc_start_time
+from mcli.local.process import ChildProcess, RunUser, proc_start_time
 from mcli.local.timeutil import now
 
 PIPE_READ = 64 * 1024
@@ -55,9 +55,10 @@ class LocalRank(RankProcess):
 class LocalProcessExecutor(Executor):
     name = "local"
 
-    def __init__(self, capacity: Capacity) -> None:
+    def __init__(self, capacity: Capacity, run_as: RunUser | None = None) -> None:
         self._capacity = capacity
         self.placer = Placer(capacity)
+        self.run_as = run_as
 
     def capacity(self) -> Capacity:
         return self._capacity
@@ -79,8 +80,8 @@ class LocalProcessExecutor(Executor):
         return None  # the placer's bookkeeping is the reservation
 
     async def start(self, placement: Placement, launch: RankLaunch) -> RankProcess:
-        prepare_work_dir(launch.work_dir, launch.files)
-        return LocalRank(ChildProcess(launch.command, cwd=launch.work_dir, env=launch.env))
+        prepare_work_dir(launch.work_dir, launch.files, self.run_as)
+        return LocalRank(ChildProcess(launch.command, cwd=launch.work_dir, env=launch.env, user=self.run_as))
 
     async def release(self, placement: Placement) -> None:
         slots: list[RankSlot] = placement.detail
