@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mcli.local.auth import Authenticator, AuthResult
+from mcli.local.connections import ConnectionGuard
 from mcli.local.fastpath import log_stream, runs_page
 from mcli.local.limits import Limits, estimate_cost, introspection_list_sizes
 from mcli.local.records import User
@@ -102,12 +103,14 @@ class MapiApp:
         stats: RequestStats | None = None,
         limits: Limits | None = None,
         session_keys: dict[str, User] | None = None,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         self.schema = schema
         self.engine = engine
         self.keepalive_seconds = keepalive_seconds
         self.stats = stats if stats is not None else RequestStats()
         self.limits = limits or Limits()
+        self.guard = guard or ConnectionGuard(self.limits)
         self.auth = Authenticator(engine.store, self.limits, session_keys)
         self._list_sizes = introspection_list_sizes(schema)
         self._documents: dict[str, DocumentNode] = {}
@@ -358,6 +361,8 @@ class WsSession:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         self.closed = False
+        self.cut_off = False
+        self._init_deadline: asyncio.Task[None] | None = None
 
     @property
     def user(self) -> User | None:
@@ -381,9 +386,11 @@ class WsSession:
     async def run(self) -> None:
         from starlette.websockets import WebSocketDisconnect
 
+        # Until it initialises, the socket may be cut off to make room for a new connection.
+        self.app.guard.await_init(self, self._cut_off)
         await self.ws.accept(subprotocol=self.protocol if self.offered_any else None)
         keepalive = asyncio.create_task(self._keepalive())
-        init_deadline = asyncio.create_task(self._require_init())
+        init_deadline = self._init_deadline = asyncio.create_task(self._require_init())
         try:
             while not self.closed:
                 text = await self.ws.receive_text()
@@ -401,18 +408,27 @@ class WsSession:
             pass
         finally:
             self.closed = True
+            self.app.guard.gone(self)
             keepalive.cancel()
             init_deadline.cancel()
             for task in list(self.tasks.values()):
                 task.cancel()
             await asyncio.gather(keepalive, init_deadline, *self.tasks.values(), return_exceptions=True)
 
+    def _cut_off(self) -> None:
+        self.cut_off = True
+        if self._init_deadline is not None:
+            self._init_deadline.cancel()
+
     async def _require_init(self) -> None:
         """Close a socket that has not sent `connection_init` in time: 4408, as graphql-transport-ws specifies.
+        The same happens at once when this task is cancelled by the connection guard to make room.
 
         The legacy protocol has no code for it; it gets a `connection_error` message first, then the same close.
         """
-        await asyncio.sleep(self.app.limits.connection_init_timeout_seconds)
+        if not self.cut_off:
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled: cut off early to make room
+                await asyncio.sleep(self.app.limits.connection_init_timeout_seconds)
         if self.initialised or self.closed:
             return
         if self.protocol == LEGACY:
@@ -441,6 +457,7 @@ class WsSession:
                     self.auth = self.app.authenticate(key, self.ws.scope)
             # Never refuse here: clients retry a refused connection forever. Auth errors go per subscription.
             self.initialised = True
+            self.app.guard.initialised(self)
             await self.send({"type": "connection_ack"})
             if self.protocol == LEGACY:
                 await self.send({"type": "ka"})

@@ -58,21 +58,21 @@ class Authenticator:
         self._failures: dict[str, _Bucket] = {}
 
     def check(self, key: str | None, address: str | None) -> AuthResult:
-        digest = hash_key(key) if key else None
-        if digest is not None:
-            user = self._known.get(digest)
-            if user is not None:
-                return AuthResult(user)
+        if not key:
+            return AuthResult(None, 401)  # no key is no guess: nothing to throttle
+        digest = hash_key(key)
+        user = self._known.get(digest)
+        if user is not None:
+            return AuthResult(user)
         wait = self._throttled_for(address)
         if wait > 0:
             return AuthResult(None, 429, wait)
-        if digest is not None:
-            user = self.store.user_for_key_hash(digest)
-            if user is not None:
-                if len(self._known) >= _KNOWN_KEYS:
-                    self._known = dict(self._session_keys)
-                self._known[digest] = user
-                return AuthResult(user)
+        user = self.store.user_for_key_hash(digest)
+        if user is not None:
+            if len(self._known) >= _KNOWN_KEYS:
+                self._known = dict(self._session_keys)
+            self._known[digest] = user
+            return AuthResult(user)
         self._record_failure(address)
         return AuthResult(None, 401)
 

@@ -4,21 +4,29 @@ uvicorn closes an idle keep-alive connection after `timeout_keep_alive`, but a c
 headers and then nothing holds its connection (and a file descriptor) forever, and connections beyond
 `limit_concurrency` are still accepted. Here every HTTP connection must complete each request's headers within
 `header_timeout_seconds`, and at `max_connections` a new connection first evicts the oldest one still waiting for
-its headers (a slow-header flood then only evicts itself); if every connection is busy, the new one gets 503.
+its headers, or else the oldest websocket still without `connection_init` (a flood of either then only evicts
+itself); if every connection is busy, the new one gets 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import asyncio
 
     from mcli.local.limits import Limits
 
 
-def _service_unavailable(limit: int) -> bytes:
+TRIM_DELAY_SECONDS = 0.02
+# A connection that has sent nothing for this long is not a request the server simply has not read yet.
+SILENT_GRACE_SECONDS = 1.0
+
+
+def _service_unavailable(limit: int) -> Callable[..., Awaitable[None]]:
+    """An ASGI app answering every request with 503 (and closing the connection)."""
     body = json.dumps(
         {
             "errors": [
@@ -29,44 +37,121 @@ def _service_unavailable(limit: int) -> bytes:
             ]
         }
     ).encode()
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
-        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return refuse
 
 
-def guarded_http_protocol(limits: Limits) -> Any:
-    """An h11 protocol class for uvicorn's `http` setting that enforces `limits` (one class per server)."""
+class ConnectionGuard:
+    """One server's connections that may be cut off to make room: HTTP connections still waiting for request
+    headers, and websockets that have not sent `connection_init` yet, each oldest first (dicts keep insertion
+    order).
+
+    Over the cap, a moment after new connections arrive (they come in batches, and the loop reads what each sent
+    only after the batch), the server cuts off, oldest first: connections that sent part of their headers (a real
+    client sends its request in one go), then uninitialised websockets, then connections that have sent nothing
+    for a second. If that is not enough, the newest connections answer 503 once their headers arrive (closing a
+    connection before reading its request would reset it instead of answering).
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        # protocol -> (header deadline, when it started waiting)
+        self.partial: dict[Any, tuple[asyncio.TimerHandle, float]] = {}
+        self.silent: dict[Any, tuple[asyncio.TimerHandle, float]] = {}
+        self.uninitialised: dict[Any, Callable[[], object]] = {}
+        # Cut off but not gone yet (closing takes a loop turn or more): not counted against the cap.
+        self.closing: set[Any] = set()
+        self._trim: asyncio.TimerHandle | None = None
+
+    def excess(self, connections: int) -> int:
+        return connections - len(self.closing) - self.limits.max_connections
+
+    def trim_soon(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        if self._trim is None:
+            self._trim = loop.call_later(TRIM_DELAY_SECONDS, self._trim_now, loop, connections)
+
+    def _trim_now(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        self._trim = None
+        excess = self.excess(len(connections))
+        while excess > 0 and self._cut_off_one(loop.time() - SILENT_GRACE_SECONDS):
+            excess -= 1
+        if excess > 0:
+            for protocol in list(reversed(self.silent))[:excess]:
+                protocol.refuse()
+
+    def _cut_off_one(self, silent_since: float) -> bool:
+        for protocol in self.partial:
+            protocol.headers_too_slow()
+            return True
+        for session, evict in self.uninitialised.items():
+            del self.uninitialised[session]
+            self.closing.add(session)
+            evict()
+            return True
+        for protocol, (_, since) in self.silent.items():
+            if since <= silent_since:
+                protocol.headers_too_slow()
+                return True
+            break
+        return False
+
+    def await_init(self, session: Any, evict: Callable[[], object]) -> None:
+        """`session` (a websocket) holds a slot without `connection_init` until `initialised` or `gone`."""
+        self.uninitialised[session] = evict
+
+    def initialised(self, session: Any) -> None:
+        self.uninitialised.pop(session, None)
+
+    def gone(self, session: Any) -> None:
+        """`session` has ended; its connection closes within about a second (the close handshake)."""
+        self.uninitialised.pop(session, None)
+        if session in self.closing:
+            asyncio.get_running_loop().call_later(1.0, self.closing.discard, session)
+
+
+def guarded_http_protocol(guard: ConnectionGuard) -> Any:
+    """An h11 protocol class for uvicorn's `http` setting that enforces `guard`'s limits."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
+    limits = guard.limits
     refusal = _service_unavailable(limits.max_connections)
-    # Connections waiting for request headers, oldest first (dicts keep insertion order).
-    waiting: dict[Any, asyncio.TimerHandle] = {}
 
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            if len(self.connections) > limits.max_connections and not _evict_oldest_waiting():
-                self.connections.discard(self)
-                transport.write(refusal)
-                transport.close()
-                return
+            if guard.excess(len(self.connections)) > 0:
+                guard.trim_soon(self.loop, self.connections)
             self._await_headers()
+
+        def refuse(self) -> None:
+            """Answer this connection's next request with 503."""
+            self.app = refusal
 
         def _await_headers(self) -> None:
             self._headers_arrived()
-            waiting[self] = self.loop.call_later(limits.header_timeout_seconds, self._headers_too_slow)
+            timer = self.loop.call_later(limits.header_timeout_seconds, self.headers_too_slow)
+            guard.silent[self] = (timer, self.loop.time())
 
         def _headers_arrived(self) -> None:
-            timer = waiting.pop(self, None)
-            if timer is not None:
-                timer.cancel()
+            entry = guard.partial.pop(self, None) or guard.silent.pop(self, None)
+            if entry is not None:
+                entry[0].cancel()
 
-        def _headers_too_slow(self) -> None:
-            waiting.pop(self, None)
+        def headers_too_slow(self) -> None:
+            self._headers_arrived()
             if not self.transport.is_closing():
+                guard.closing.add(self)
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
@@ -74,6 +159,8 @@ def guarded_http_protocol(limits: Limits) -> Any:
             # Upgraded to a websocket (another protocol owns the transport now), or a request is under way.
             if self.transport.get_protocol() is not self or self.conn.their_state is not h11.IDLE:
                 self._headers_arrived()
+            elif self in guard.silent:
+                guard.partial[self] = guard.silent.pop(self)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -83,12 +170,7 @@ def guarded_http_protocol(limits: Limits) -> Any:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._headers_arrived()
+            guard.closing.discard(self)
             super().connection_lost(exc)
-
-    def _evict_oldest_waiting() -> bool:
-        for protocol in waiting:
-            protocol._headers_too_slow()
-            return True
-        return False
 
     return GuardedH11Protocol

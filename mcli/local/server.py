@@ -181,7 +181,7 @@ async def _serve_locked(
     import uvicorn
 
     from mcli.local.asgi import MapiApp
-    from mcli.local.connections import guarded_http_protocol
+    from mcli.local.connections import ConnectionGuard, guarded_http_protocol
     from mcli.local.engine import Engine
     from mcli.local.executors import create_executor
     from mcli.local.schema import build_schema
@@ -206,13 +206,16 @@ async def _serve_locked(
         default_user = store.get_user_by_email(DEFAULT_EMAIL)
         if options.session_key is not None and default_user is not None:
             session_keys[hash_key(options.session_key)] = default_user
-        app = MapiApp(build_schema(), engine, options.keepalive_seconds, options.stats, options.limits, session_keys)
+        guard = ConnectionGuard(options.limits)
+        app = MapiApp(
+            build_schema(), engine, options.keepalive_seconds, options.stats, options.limits, session_keys, guard
+        )
         config = uvicorn.Config(
             app,
             lifespan="off",
             log_level="warning",
             log_config=None,  # leave the host application's logging configuration alone
-            http=guarded_http_protocol(options.limits),
+            http=guarded_http_protocol(guard),
             ws="websockets-sansio",
             ws_max_size=options.limits.max_request_bytes,
             ws_ping_interval=20.0,
