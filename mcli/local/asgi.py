@@ -197,12 +197,17 @@ class MapiApp:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return _error_response("The request body is not valid JSON", 400), None, auth.user
-        result = await self.execute(data, auth.user, allow_subscription=False)
-        status = 200
-        errors = result.get("errors")
-        if errors and result.get("data") is None:
-            status = max(int(e["extensions"]["code"]) for e in errors)
-        return _json_response(result, status), data, auth.user
+        parsed = self.parse(data, allow_subscription=False)
+        if parsed.document is None:
+            status = max(int(e["extensions"]["code"]) for e in parsed.failure["errors"])
+            return _json_response(parsed.failure, status), data, auth.user
+        async with self.turn(parsed):
+            result = await self.execute_parsed(parsed, data, auth.user)
+            status = 200
+            errors = result.get("errors")
+            if errors and result.get("data") is None:
+                status = max(int(e["extensions"]["code"]) for e in errors)
+            return _json_response(result, status), data, auth.user
 
     async def _read_body(self, headers: Any, receive: Receive) -> bytes | Response:
         """The request body, or the error response when it is too large or too slow to arrive."""
@@ -247,6 +252,11 @@ class MapiApp:
             return _refused("`variables` must be an object")
         if not isinstance(data.get("operationName") or "", str):
             return _refused("`operationName` must be a string")
+        if len(data["query"]) > self.limits.max_query_chars:
+            return _refused(
+                f"The query document has {len(data['query']):,} characters; the limit is "
+                f"{self.limits.max_query_chars:,} (pass large values as variables)"
+            )
         try:
             document = self._parsed(data["query"])
             op_type = get_operation_type(document, data.get("operationName")).value
@@ -297,37 +307,34 @@ class MapiApp:
             self._validated[id(document_ast)] = cached
         return cached[1]
 
-    async def execute(self, data: Any, user: User | None, allow_subscription: bool) -> dict[str, Any]:
-        parsed = self.parse(data, allow_subscription)
-        if parsed.document is None:
-            return parsed.failure
-        return await self.execute_parsed(parsed, data, user)
+
+    def turn(self, parsed: Parsed) -> contextlib.AbstractAsyncContextManager[object]:
+        """Hold while executing `parsed` and rendering its answer. Both are synchronous once they start, so
+        operations asking for many runs take turns, one at a time, and small requests run in between."""
+        return self._heavy if parsed.runs > HEAVY_RUNS else contextlib.nullcontext()
 
     async def execute_parsed(self, parsed: Parsed, data: Any, user: User | None) -> dict[str, Any]:
         from ariadne import graphql
 
-        # Execution is synchronous once it starts; big pages take turns so that small requests run in between.
-        heavy = self._heavy if parsed.runs > HEAVY_RUNS else contextlib.nullcontext()
-        async with heavy:
-            if self.closing:
-                return {"errors": [_error("The server is shutting down", 503)]}
-            context = {"user": user, "engine": self.engine}
-            document = parsed.document
-            if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
-                # Listings skip graphql-core's per-field executor (same JSON; it steps aside for edge cases).
-                fast = runs_page(self.schema, document, data, context)
-                if fast is not None:
-                    return fast
-            _, result = await graphql(
-                self.schema,
-                data,
-                context_value=context,
-                query_document=parsed.document,
-                debug=False,
-                logger=_quiet.name,
-                error_formatter=format_error,
-                query_validator=self._validate,
-            )
+        if self.closing:
+            return {"errors": [_error("The server is shutting down", 503)]}
+        context = {"user": user, "engine": self.engine}
+        document = parsed.document
+        if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
+            # Listings skip graphql-core's per-field executor (same JSON; it steps aside for edge cases).
+            fast = runs_page(self.schema, document, data, context)
+            if fast is not None:
+                return fast
+        _, result = await graphql(
+            self.schema,
+            data,
+            context_value=context,
+            query_document=parsed.document,
+            debug=False,
+            logger=_quiet.name,
+            error_formatter=format_error,
+            query_validator=self._validate,
+        )
         return dict(result)
 
 
@@ -538,8 +545,9 @@ class WsSession:
             await self.send_error(op_id, parsed.failure["errors"])
             return True
         if parsed.op_type != "subscription":
-            result = await self.app.execute_parsed(parsed, data, self.user)
-            await self.send_data(op_id, result)
+            async with self.app.turn(parsed):
+                result = await self.app.execute_parsed(parsed, data, self.user)
+                await self.send_data(op_id, result)
             return False
         context = {"user": self.user, "engine": self.app.engine}
         if not self.app._validate(self.app.schema, parsed.document):

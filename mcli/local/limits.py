@@ -28,6 +28,8 @@ class Limits:
     """
 
     max_request_bytes: int = MIB
+    # The query document itself (variables may fill the rest of a request): refused before it is parsed.
+    max_query_chars: int = 100_000
     max_tokens: int = 3_000
     max_fields: int = 500
     max_aliases: int = 50

@@ -206,7 +206,7 @@ async def _serve_locked(
         default_user = store.get_user_by_email(DEFAULT_EMAIL)
         if options.session_key is not None and default_user is not None:
             session_keys[hash_key(options.session_key)] = default_user
-        guard = ConnectionGuard(options.limits)
+        guard = ConnectionGuard(_fit_open_file_limit(options.limits))
         app = MapiApp(
             build_schema(), engine, options.keepalive_seconds, options.stats, options.limits, session_keys, guard
         )
@@ -252,6 +252,28 @@ def _make_server_class(app: MapiApp) -> Any:
                 await runs
 
     return Server
+
+
+# File descriptors kept free for everything but client connections: the database, run pipes and logs.
+_RESERVED_FDS = 512
+
+
+def _fit_open_file_limit(limits: Limits) -> Limits:
+    """`limits` with a connection cap the process's open-file limit can hold (raising the soft limit to the hard
+    one first): running out of descriptors would stop the server from accepting anyone at all."""
+    import dataclasses
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = limits.max_connections + _RESERVED_FDS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        return dataclasses.replace(limits, max_connections=max(16, soft - _RESERVED_FDS))
+    return limits
 
 
 def run_forever(options: ServeOptions, host: str, port: int, on_listening: Callable[[str], None]) -> None:
