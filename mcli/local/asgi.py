@@ -202,12 +202,9 @@ class MapiApp:
             status = max(int(e["extensions"]["code"]) for e in parsed.failure["errors"])
             return _json_response(parsed.failure, status), data, auth.user
         async with self.turn(parsed):
-            result = await self.execute_parsed(parsed, data, auth.user)
-            status = 200
-            errors = result.get("errors")
-            if errors and result.get("data") is None:
-                status = max(int(e["extensions"]["code"]) for e in errors)
-            return _json_response(result, status), data, auth.user
+            if self.off_loop(parsed):
+                return await asyncio.to_thread(self._answer_sync, parsed, data, auth.user), data, auth.user
+            return _answer(await self.execute_parsed(parsed, data, auth.user)), data, auth.user
 
     async def _read_body(self, headers: Any, receive: Receive) -> bytes | Response:
         """The request body, or the error response when it is too large or too slow to arrive."""
@@ -313,18 +310,55 @@ class MapiApp:
         operations asking for many runs take turns, one at a time, and small requests run in between."""
         return self._heavy if parsed.runs > HEAVY_RUNS else contextlib.nullcontext()
 
+    @staticmethod
+    def off_loop(parsed: Parsed) -> bool:
+        """Whether `parsed` runs in a worker thread: a query for many runs takes long enough in Python to stall
+        every other client if it ran on the loop. Queries only read the store, whose SQLite connection is
+        serialized (sqlite3.threadsafety 3); the turn (`turn`) lets one such query run at a time."""
+        return parsed.op_type == "query" and parsed.runs > HEAVY_RUNS
+
+    def _answer_sync(self, parsed: Parsed, data: Any, user: User | None) -> Response:
+        """The whole answer to a query, rendered, in a worker thread."""
+        return _answer(self.execute_sync(parsed, data, user))
+
+    def execute_sync(self, parsed: Parsed, data: Any, user: User | None) -> dict[str, Any]:
+        """`execute_parsed` for a query, without the event loop (for a worker thread)."""
+        from ariadne import graphql_sync
+
+        if self.closing:
+            return {"errors": [_error("The server is shutting down", 503)]}
+        context = {"user": user, "engine": self.engine}
+        fast = self._fast_page(parsed, data, context)
+        if fast is not None:
+            return fast
+        _, result = graphql_sync(
+            self.schema,
+            data,
+            context_value=context,
+            query_document=parsed.document,
+            debug=False,
+            logger=_quiet.name,
+            error_formatter=format_error,
+            query_validator=self._validate,
+        )
+        return dict(result)
+
+    def _fast_page(self, parsed: Parsed, data: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+        document = parsed.document
+        if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
+            # Listings skip graphql-core's per-field executor (same JSON; it steps aside for edge cases).
+            return runs_page(self.schema, document, data, context)
+        return None
+
     async def execute_parsed(self, parsed: Parsed, data: Any, user: User | None) -> dict[str, Any]:
         from ariadne import graphql
 
         if self.closing:
             return {"errors": [_error("The server is shutting down", 503)]}
         context = {"user": user, "engine": self.engine}
-        document = parsed.document
-        if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
-            # Listings skip graphql-core's per-field executor (same JSON; it steps aside for edge cases).
-            fast = runs_page(self.schema, document, data, context)
-            if fast is not None:
-                return fast
+        fast = self._fast_page(parsed, data, context)
+        if fast is not None:
+            return fast
         _, result = await graphql(
             self.schema,
             data,
@@ -336,6 +370,15 @@ class MapiApp:
             query_validator=self._validate,
         )
         return dict(result)
+
+
+def _answer(result: dict[str, Any]) -> Response:
+    """The HTTP response for an execution result: 200, or the highest error code when there is no data."""
+    status = 200
+    errors = result.get("errors")
+    if errors and result.get("data") is None:
+        status = max(int(e["extensions"]["code"]) for e in errors)
+    return _json_response(result, status)
 
 
 def _json_response(content: Any, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -546,7 +589,10 @@ class WsSession:
             return True
         if parsed.op_type != "subscription":
             async with self.app.turn(parsed):
-                result = await self.app.execute_parsed(parsed, data, self.user)
+                if self.app.off_loop(parsed):
+                    result = await asyncio.to_thread(self.app.execute_sync, parsed, data, self.user)
+                else:
+                    result = await self.app.execute_parsed(parsed, data, self.user)
                 await self.send_data(op_id, result)
             return False
         context = {"user": self.user, "engine": self.app.engine}
