@@ -297,15 +297,15 @@ def _serve(args: argparse.Namespace) -> int:
         elif boot.created:
             lines.append(f"created default user {DEFAULT_EMAIL} with the API key given by --api-key")
         elif args.api_key is None:
-            lines.append(
-                "API keys are stored hashed and cannot be shown again; for a new one run "
-                f"`mcli local add-user {DEFAULT_EMAIL} --data-dir {data_dir}`"
-            )
+            lines += [
+                "API keys are stored hashed and cannot be shown again; for a new one:",
+                f"  mcli local add-user {DEFAULT_EMAIL} --data-dir {data_dir}",
+            ]
         if run_as is None and os.geteuid() == 0:
-            lines.append(
-                "note: runs execute as root, like this server, and can read its data dir (other users' runs "
-                "and logs); --run-as USER runs them as an unprivileged user"
-            )
+            lines += [
+                "note: runs execute as root, like this server, so they can read its data dir",
+                "(other users' runs and logs); --run-as USER runs them as that user instead",
+            ]
         key = "KEY" if key_from_env else args.api_key or boot.api_key or "KEY"
         if key_from_env:
             lines.append(f"API key: the one given in ${API_KEY_ENV} (the local daemon's is in its record)")

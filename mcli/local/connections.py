@@ -3,20 +3,20 @@
 uvicorn closes an idle keep-alive connection after `timeout_keep_alive`, but a client that sends one byte of
 headers and then nothing holds its connection (and a file descriptor) forever, and connections beyond
 `limit_concurrency` are still accepted. Here every HTTP connection must complete each request's headers within
-`header_timeout_seconds`, and at `max_connections` a new connection first evicts the oldest one still waiting for
-its headers, or else the oldest websocket still without `connection_init` (a flood of either then only evicts
-itself); if every connection is busy, the new one gets 503.
+`header_timeout_seconds`, and over `max_connections` the `ConnectionGuard` cuts off the connections that are
+holding a slot without using it (a flood of them then only evicts itself); if every connection is busy, new
+requests get 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-
     from mcli.local.limits import Limits
 
 
@@ -59,8 +59,8 @@ class ConnectionGuard:
     Over the cap, a moment after new connections arrive (they come in batches, and the loop reads what each sent
     only after the batch), the server cuts off, oldest first: connections that sent part of their headers (a real
     client sends its request in one go), then uninitialised websockets, then connections that have sent nothing
-    for a second. If that is not enough, the newest connections answer 503 once their headers arrive (closing a
-    connection before reading its request would reset it instead of answering).
+    for a second. A complete request arriving over the cap makes room the same way (any waiting connection will
+    do); when every connection is busy, it gets 503 (answered, never reset).
     """
 
     def __init__(self, limits: Limits) -> None:
@@ -83,26 +83,26 @@ class ConnectionGuard:
     def _trim_now(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
         self._trim = None
         excess = self.excess(len(connections))
-        while excess > 0 and self._cut_off_one(loop.time() - SILENT_GRACE_SECONDS):
+        while excess > 0 and self.cut_off_one(silent_since=loop.time() - SILENT_GRACE_SECONDS):
             excess -= 1
-        if excess > 0:
-            for protocol in list(reversed(self.silent))[:excess]:
-                protocol.refuse()
 
-    def _cut_off_one(self, silent_since: float) -> bool:
+    def cut_off_one(self, silent_since: float, sparing: Any = None) -> bool:
+        """Cut off the connection that can best go (see the class); False when none can."""
         for protocol in self.partial:
-            protocol.headers_too_slow()
-            return True
+            if protocol is not sparing:
+                protocol.headers_too_slow()
+                return True
         for session, evict in self.uninitialised.items():
             del self.uninitialised[session]
             self.closing.add(session)
             evict()
             return True
         for protocol, (_, since) in self.silent.items():
-            if since <= silent_since:
+            if since > silent_since:
+                break
+            if protocol is not sparing:
                 protocol.headers_too_slow()
                 return True
-            break
         return False
 
     def await_init(self, session: Any, evict: Callable[[], object]) -> None:
@@ -134,9 +134,8 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
                 guard.trim_soon(self.loop, self.connections)
             self._await_headers()
 
-        def refuse(self) -> None:
-            """Answer this connection's next request with 503."""
-            self.app = refusal
+        def waiting(self) -> bool:
+            return self in guard.partial or self in guard.silent
 
         def _await_headers(self) -> None:
             self._headers_arrived()
@@ -155,6 +154,11 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if b"\r\n\r\n" in data and guard.excess(len(self.connections)) > 0 and self.waiting():
+                # A whole request arrives over the cap: it is served if another connection can make room (any
+                # still waiting, however young: this one is complete), else it gets 503.
+                if not guard.cut_off_one(silent_since=math.inf, sparing=self):
+                    self.app = refusal
             super().data_received(data)
             # Upgraded to a websocket (another protocol owns the transport now), or a request is under way.
             if self.transport.get_protocol() is not self or self.conn.their_state is not h11.IDLE:

@@ -184,7 +184,7 @@ class Probe:
         # One more answer after the attack, so the server is shown to serve once it is over too.
         seen = len(self.latencies) + len(self.failures)
         deadline = time.monotonic() + self.timeout
-        while len(self.latencies) + len(self.failures) <= seen and time.monotonic() < deadline:
+        while (len(self.latencies) + len(self.failures) <= max(seen, 1)) and time.monotonic() < deadline:
             time.sleep(0.01)
         self._stop.set()
         self._thread.join()
