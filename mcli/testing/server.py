@@ -292,9 +292,9 @@ def _guard_main() -> None:
             try:
                 server.wait(float(grace) + _SHUTDOWN_SECONDS)
             except psutil.TimeoutExpired:
-                _kill_marked(marker, sparing=server.pid)
+                _kill_marked(marker, int(pid), sparing=server.pid)
                 server.kill()
-    _kill_marked(marker, sparing=None)
+    _kill_marked(marker, int(pid), sparing=None)
     if temporary_dir:
         shutil.rmtree(temporary_dir, ignore_errors=True)
 
