@@ -19,6 +19,8 @@ from pydantic import ValidationError
 import mcli.connection as connection
 from mcli.core.errors import (
     BadRequestError,
+    CallTimeoutError,
+    InvalidArgumentError,
     MalformedResponseError,
     NotFoundError,
     OutcomeUnknownError,
@@ -79,7 +81,7 @@ def _check_timeout(timeout: float | None) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        raise InvalidArgumentError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     return float(timeout)
 
 
@@ -87,7 +89,7 @@ def _optional_index(value: object, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} (an int >= 0), got {value!r}")
+        raise InvalidArgumentError(f"{what} (an int >= 0), got {value!r}")
     return value
 
 
@@ -121,7 +123,7 @@ def _request(
                 return await work(connection.client(creds))
         except TimeoutError:
             if scope.expired():
-                raise TimeoutError(
+                raise CallTimeoutError(
                     f"{what} did not finish within {timeout:g} s (timeout={timeout:g})"
                 ) from None
             raise
@@ -191,7 +193,7 @@ def create_run(run: RunConfig | Mapping[str, Any], *, timeout: float | None = 10
         try:
             return await coroutine
         except TimeoutError as error:
-            raise TimeoutError(f"{error}; the run may have been created: {_check_it(name)}") from None
+            raise CallTimeoutError(f"{error}; the run may have been created: {_check_it(name)}") from None
 
     return explained()
 
@@ -301,7 +303,7 @@ def get_runs(
         user_emails=user_emails,
     )
     if not isinstance(include_details, bool):
-        raise ValueError(f"include_details must be True or False, got {include_details!r}")
+        raise InvalidArgumentError(f"include_details must be True or False, got {include_details!r}")
     return _request("get_runs", timeout, lambda api: page_runs(api, page_input, include_details, limit))
 
 
@@ -361,7 +363,7 @@ def stop_runs(
     """
     names = names_of(runs, "runs")
     if reason is not None and not isinstance(reason, str):
-        raise ValueError(f"reason must be a string, got {reason!r}")
+        raise InvalidArgumentError(f"reason must be a string, got {reason!r}")
     if not names:
         _check_timeout(timeout)
         return _done([])
@@ -465,7 +467,7 @@ def update_run_metadata(
     """
     name = run_name(run)
     if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
-        raise ValueError(f"metadata must be a mapping with string keys, got {metadata!r}")
+        raise InvalidArgumentError(f"metadata must be a mapping with string keys, got {metadata!r}")
     payload = dict(metadata)
     check_json_value(payload, "metadata")
 
@@ -502,7 +504,7 @@ def _log_input(
     tail = _optional_index(tail, "tail must be a number of lines")
     resumption = _optional_index(resumption, "resumption must be an execution index")
     if failed and rank is not None:
-        raise ValueError("failed=True picks the first failed rank; do not pass rank with it")
+        raise InvalidArgumentError("failed=True picks the first failed rank; do not pass rank with it")
     log_input = GetRunLogsInput(
         name=name,
         follow=follow,
@@ -799,7 +801,7 @@ def wait_for_run_status(
     name = run_name(run)
     target = RunStatus(status)
     if target == RunStatus.UNKNOWN:
-        raise ValueError("UNKNOWN cannot be waited for; pass one of " + ", ".join(RunStatus.known_values()))
+        raise InvalidArgumentError("UNKNOWN cannot be waited for; pass one of " + ", ".join(RunStatus.known_values()))
 
     async def work(api: MAPIClient) -> Run:
         async for seen in _statuses(api, name):
@@ -820,7 +822,7 @@ def wait_for_run_status(
 
 def _optional_bool(value: object, what: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{what} must be True, False or None, got {value!r}")
+        raise InvalidArgumentError(f"{what} must be True, False or None, got {value!r}")
     return value
 
 
@@ -858,7 +860,7 @@ def update_run(
         update.retry_on_system_failure = value
     if priority is not None:
         if not isinstance(priority, str) or not priority.strip():
-            raise ValueError(f"priority must be a non-empty string such as 'low', got {priority!r}")
+            raise InvalidArgumentError(f"priority must be a non-empty string such as 'low', got {priority!r}")
         update.priority = priority.strip()
     if (retries := _optional_index(max_retries, "max_retries must be a number of retries")) is not None:
         update.max_retries = retries
@@ -868,15 +870,15 @@ def update_run(
             or not isinstance(max_duration, int | float)
             or not max_duration > 0
         ):
-            raise ValueError(f"max_duration must be a positive number of hours, got {max_duration!r}")
+            raise InvalidArgumentError(f"max_duration must be a positive number of hours, got {max_duration!r}")
         seconds = round(max_duration * 3600)
         if not 1 <= seconds <= MAX_DURATION_SECONDS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_duration must be from 1 second to {MAX_DURATION_SECONDS // 3600} hours, got {max_duration!r}"
             )
         update.max_duration_seconds = seconds
     if not update.model_fields_set:
-        raise ValueError(
+        raise InvalidArgumentError(
             "nothing to update: pass preemptible, priority, max_retries, retry_on_system_failure or max_duration"
         )
 
@@ -952,7 +954,7 @@ def cloned_config(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
     )
     unknown = sorted(set(changes) - valid)
     if unknown:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"clone() got unknown settings {', '.join(unknown)}; valid ones are {', '.join(sorted(valid))}"
         )
     data = config.model_dump(exclude_none=True)
@@ -1024,7 +1026,7 @@ def get_clusters(
     """
     clusters_input = build_clusters_input(clusters)
     if not isinstance(include_utilization, bool):
-        raise ValueError(f"include_utilization must be True or False, got {include_utilization!r}")
+        raise InvalidArgumentError(f"include_utilization must be True or False, got {include_utilization!r}")
 
     async def work(api: MAPIClient) -> list[ClusterDetails]:
         result = await api.get_clusters(clusters_input, include_utilization)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from mcli.core.errors import MCLIConfigError
+from mcli.core.errors import InvalidArgumentError, MCLIConfigError
 
 API_KEY_ENV = "MOSAICML_API_KEY"
 ENDPOINT_ENV = "MOSAICML_API_ENDPOINT"
@@ -180,13 +180,13 @@ def save_endpoint(endpoint: str | None) -> Path:
         endpoint = _normal_endpoint(endpoint)
         parts = urlsplit(endpoint)
         if endpoint != LOCAL_ENDPOINT and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the endpoint must be an http:// or https:// URL (or `local`), got {endpoint!r}; "
                 "for example http://127.0.0.1:8642/graphql"
             )
         if endpoint != LOCAL_ENDPOINT and parts.path in ("", "/"):
             fixed = urlunsplit(parts._replace(path="/graphql"))
-            raise ValueError(f"the endpoint {endpoint!r} has no path; MAPI answers at /graphql, so use {fixed!r}")
+            raise InvalidArgumentError(f"the endpoint {endpoint!r} has no path; MAPI answers at /graphql, so use {fixed!r}")
     config = MCLIConfig.load()
     config.endpoint = endpoint
     path = config.save()
@@ -207,10 +207,10 @@ def save_api_key(api_key: str) -> Path:
     which a warning points out.
     """
     if not isinstance(api_key, str) or not api_key.strip():
-        raise ValueError("api_key must be a non-empty string")
+        raise InvalidArgumentError("api_key must be a non-empty string")
     api_key = api_key.strip()
     if any(char.isspace() or not char.isprintable() for char in api_key):
-        raise ValueError("api_key must not contain whitespace or control characters")
+        raise InvalidArgumentError("api_key must not contain whitespace or control characters")
     config = MCLIConfig.load()
     config.set_api_key(api_key, current_mode())
     path = config.save()

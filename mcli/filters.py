@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+from mcli.core.errors import InvalidArgumentError
 from mcli.graphql.generated.input_types import (
     ClusterFilters,
     DateRangeFilter,
@@ -54,7 +55,7 @@ def build_runs_page_input(
     selects whose runs. An empty list matches no runs. Filters left as None are not sent.
     """
     if cluster_names is not None and clusters is not None:
-        raise ValueError("pass cluster_names or its deprecated alias clusters, not both")
+        raise InvalidArgumentError("pass cluster_names or its deprecated alias clusters, not both")
     filters = RunFilters()
     if runs is not None:
         filters.name = StringInFilter(in_=names_of(runs, "runs"))
@@ -74,7 +75,7 @@ def build_runs_page_input(
     if statuses is not None:
         filters.status = RunStatusInFilter(in_=[status.to_graphql() for status in _statuses(statuses)])
     if not isinstance(include_deleted, bool):
-        raise ValueError(f"include_deleted must be True or False, got {include_deleted!r}")
+        raise InvalidArgumentError(f"include_deleted must be True or False, got {include_deleted!r}")
     page = GetRunsPaginatedInput(filters=filters, include_deleted=include_deleted, limit=_limit(limit))
     if user_emails is not None:
         page.entity = Entity(emails=names_of(user_emails, "user_emails"))
@@ -92,7 +93,7 @@ def build_name_selector(runs: Any) -> GetRunsInput:
     """
     names = names_of(runs, "runs")
     if not names:
-        raise ValueError("runs must name at least one run")
+        raise InvalidArgumentError("runs must name at least one run")
     return GetRunsInput(filters=RunFilters(name=StringInFilter(in_=names)))
 
 
@@ -109,7 +110,7 @@ def _as_list(value: Any, argument: str) -> list[Any]:
     if isinstance(value, str | bytes | Enum) or not isinstance(value, Iterable):
         return [value]
     if isinstance(value, Mapping):
-        raise ValueError(f"{argument} must be a list, not a mapping")
+        raise InvalidArgumentError(f"{argument} must be a list, not a mapping")
     return list(value)
 
 
@@ -121,7 +122,7 @@ def run_name(run: Any, argument: str = "run") -> str:
     """The name of a run given as a name or an object with a `.name` (a Run); ValueError otherwise."""
     name = run if isinstance(run, str) else getattr(run, "name", None)
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{argument} must be a run name or a Run, got {run!r}")
+        raise InvalidArgumentError(f"{argument} must be a run name or a Run, got {run!r}")
     return name.strip()
 
 
@@ -131,7 +132,7 @@ def names_of(value: Any, argument: str) -> list[str]:
     for index, item in enumerate(_as_list(value, argument)):
         name = item if isinstance(item, str) else getattr(item, "name", None)
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{argument}[{index}] must be a non-empty name or an object with a .name, got {item!r}"
             )
         names.append(name.strip())
@@ -143,7 +144,7 @@ def _gpu_types(value: Any) -> list[str]:
     for index, item in enumerate(_as_list(value, "gpu_types")):
         text = item.value if isinstance(item, Enum) else item
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"gpu_types[{index}] must be a non-empty string or a GPU type enum, got {item!r}"
             )
         result.append(text.strip())
@@ -154,7 +155,7 @@ def _gpu_nums(value: Any) -> list[int]:
     result = []
     for index, item in enumerate(_as_list(value, "gpu_nums")):
         if isinstance(item, bool) or not isinstance(item, int) or item < 0:
-            raise ValueError(f"gpu_nums[{index}] must be a non-negative integer, got {item!r}")
+            raise InvalidArgumentError(f"gpu_nums[{index}] must be a non-negative integer, got {item!r}")
         result.append(item)
     return _unique(result)
 
@@ -166,7 +167,7 @@ def _statuses(value: Any) -> list[RunStatus]:
         # from_string maps anything unrecognised to UNKNOWN; only an explicit "unknown" may mean UNKNOWN here.
         if status is RunStatus.UNKNOWN and not (isinstance(item, str) and item.strip().upper() == "UNKNOWN"):
             valid = ", ".join(status.value for status in RunStatus)
-            raise ValueError(f"statuses[{index}]: {item!r} is not a run status; valid values are {valid}")
+            raise InvalidArgumentError(f"statuses[{index}]: {item!r} is not a run status; valid values are {valid}")
         result.append(status)
     return _unique(result)
 
@@ -179,7 +180,7 @@ def _instant(value: DateLike, argument: str) -> tuple[str, datetime]:
     if isinstance(value, date):
         return value.isoformat(), datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
-        raise ValueError(f"{argument} must be a datetime, a date or an ISO 8601 string, got {value!r}")
+        raise InvalidArgumentError(f"{argument} must be a datetime, a date or an ISO 8601 string, got {value!r}")
     text = value.strip()
     try:
         if len(text) == 10:
@@ -187,7 +188,7 @@ def _instant(value: DateLike, argument: str) -> tuple[str, datetime]:
             return day.isoformat(), datetime(day.year, day.month, day.day, tzinfo=UTC)
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{argument} must be an ISO 8601 date or date-time, got {value!r}") from None
+        raise InvalidArgumentError(f"{argument} must be an ISO 8601 date or date-time, got {value!r}") from None
     # The server reads a string without an offset as UTC; sending the offset makes that explicit.
     aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return aware.isoformat(), aware
@@ -200,7 +201,7 @@ def _date_range(
     lt = _instant(before, before_arg) if before is not None else None
     gte = _instant(after, after_arg) if after is not None else None
     if lt and gte and gte[1] >= lt[1]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{after_arg} ({gte[0]}) must be earlier than {before_arg} ({lt[0]}); no run could match"
         )
     # Only given bounds are set, so an open end is omitted from the request instead of sent as null.
@@ -214,11 +215,11 @@ def _date_range(
 
 def _limit(limit: int | None) -> int | None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}")
     return limit
 
 
 def _cursor(cursor: Any) -> str:
     if not isinstance(cursor, str) or not cursor:
-        raise ValueError(f"cursor must be a non-empty string from the previous page, got {cursor!r}")
+        raise InvalidArgumentError(f"cursor must be a non-empty string from the previous page, got {cursor!r}")
     return cursor

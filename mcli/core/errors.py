@@ -2,8 +2,9 @@
 
 One class per status a user acts on (like openai-python's), plus the seed's names: KubernetesException,
 RunFailed, RunConfigException and InstanceTypeUnavailable. `except mcli.MCLIException` catches every failure of a
-call, including broken replies and lost connections; a timeout is the builtin TimeoutError, whose message says what
-timed out and after how long.
+call, including bad arguments, broken replies, lost connections and timeouts. A bad argument is an
+InvalidArgumentError (also a ValueError); a timeout is a CallTimeoutError (also the builtin TimeoutError the seed
+documents), whose message says what timed out and after how long.
 """
 
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,22 @@ from typing import Any
 
 class MCLIException(Exception):
     """Base of every mcli error: catch this to handle any failure of an mcli call."""
+
+
+class InvalidArgumentError(MCLIException, ValueError):
+    """An argument of an mcli call has the wrong type or value; nothing was sent.
+
+    The message names the argument, what it got and what it accepts. It is also a ValueError, so
+    `except ValueError` keeps working.
+    """
+
+
+class CallTimeoutError(MCLIException, TimeoutError):
+    """An mcli call did not finish within its `timeout`; the message names the call and the time.
+
+    It is also the builtin TimeoutError that the seed documents, so `except TimeoutError` keeps working. Work the
+    call had already sent may still take effect (the message of a create says how to check).
+    """
 
 
 class MCLIConfigError(MCLIException):

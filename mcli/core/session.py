@@ -19,7 +19,7 @@ from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
 from graphql import DocumentNode, parse
 
-from mcli.core.errors import MAPIException, OutcomeUnknownError
+from mcli.core.errors import CallTimeoutError, MAPIException, OutcomeUnknownError
 from mcli.core.keys import check_transport_security, mask
 from mcli.core.retry import REQUESTS, RetryPolicy, retry_delay
 from mcli.core.transports import (
@@ -125,7 +125,7 @@ class AsyncSession:
                         await asyncio.sleep(delay)
                         attempt += 1
         except TimeoutError:
-            raise TimeoutError(f"{what} to {self.endpoint} did not finish within {timeout:g} s") from None
+            raise CallTimeoutError(f"{what} to {self.endpoint} did not finish within {timeout:g} s") from None
 
     async def subscribe(
         self,
@@ -148,7 +148,7 @@ class AsyncSession:
             async with asyncio.timeout(connect_timeout):
                 socket = await self._ws.open_socket()
         except TimeoutError:
-            raise TimeoutError(
+            raise CallTimeoutError(
                 f"opening a websocket to {self.endpoint} for {what} did not finish within {connect_timeout:g} s"
             ) from None
         request = GraphQLRequest(_document(query), variable_values=variables, operation_name=operation_name)

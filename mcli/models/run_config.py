@@ -264,7 +264,8 @@ class RunConfig(BaseModel):
 
         Raises:
             FileNotFoundError: The file does not exist (naming the path).
-            RunConfigException: The YAML is invalid or not a mapping, or a field is; the message names the file.
+            RunConfigException: The file cannot be read (a directory, no permission, not UTF-8), the YAML is invalid
+                or not a mapping, or a field is; the message names the file.
         """
         path_str = os.fspath(path)
         try:
@@ -272,6 +273,12 @@ class RunConfig(BaseModel):
                 text = handle.read()
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, "Run config file not found", path_str) from None
+        except OSError as exc:
+            raise RunConfigException(f"{path_str}: cannot read the run config: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise RunConfigException(
+                f"{path_str}: a run config is UTF-8 YAML text, but byte {exc.start} is not UTF-8 ({exc.reason})"
+            ) from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

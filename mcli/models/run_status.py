@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from mcli.core.errors import InvalidArgumentError
 from mcli.graphql.generated.enums import RunStatus as GraphQLRunStatus
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -50,7 +51,7 @@ class RunStatus(str, Enum):
         # RunStatus("running") and RunStatus("failedPull") work; RunStatus("garbage") raises ValueError.
         parsed = cls._parse(value)
         if parsed is None:
-            raise ValueError(f"{value!r} is not a run status; valid values are {', '.join(cls.known_values())}")
+            raise InvalidArgumentError(f"{value!r} is not a run status; valid values are {', '.join(cls.known_values())}")
         return parsed
 
     @classmethod
