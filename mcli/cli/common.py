@@ -8,13 +8,27 @@ import textwrap
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and notes wrap to the terminal; indented lines (examples) keep their line breaks."""
+    """Descriptions and notes wrap to the terminal as paragraphs (consecutive unindented lines are refilled
+    together, never breaking a `mcli set api-key` at its hyphen); indented lines (examples) keep their breaks."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "\n".join(
-            line if not line or line.startswith(" ") else textwrap.fill(line, width, initial_indent=indent)
-            for line in text.splitlines()
-        )
+        out: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if paragraph:
+                words = " ".join(paragraph)
+                out.append(textwrap.fill(words, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False))
+                paragraph.clear()
+
+        for line in text.splitlines():
+            if line and not line.startswith(" "):
+                paragraph.append(line.strip())
+                continue
+            flush()
+            out.append(line)
+        flush()
+        return "\n".join(out)
 
 
 class CLIError(Exception):

@@ -224,3 +224,14 @@ def test_every_help_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
         if len(line) > 80
     ]
     assert too_wide == []
+
+
+def test_help_notes_wrap_as_paragraphs_without_splitting_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcli.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    notes = build_parser().format_help().split("NO_COLOR")[0].split("\n\n")[-1]
+    # The note is one paragraph refilled to 80 columns: no ragged short line, no command cut at its hyphen.
+    assert "`mcli set\napi-key`" in notes or "`mcli set api-key`" in notes.replace("\n", " ")
+    assert not any(line.endswith("-") for line in notes.splitlines()), notes
+    assert all(len(line) > 60 for line in notes.splitlines()[:-1]), notes
