@@ -33,7 +33,7 @@ class RunActions:
         """The run as it is now, with details."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.get_run(self.name, timeout=None if future else timeout)
         return _dispatch(work, future)
@@ -52,7 +52,7 @@ class RunActions:
         """Stop the run; a stopped run is never resumed automatically."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.stop_run(self.name, reason=reason, timeout=None if future else timeout)
         return _dispatch(work, future)
@@ -69,7 +69,7 @@ class RunActions:
         """Delete the run, stopping it first if it is active."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.delete_run(self.name, timeout=None if future else timeout)
         return _dispatch(work, future)
@@ -112,7 +112,7 @@ class RunActions:
         """Change the run's scheduling settings (see `mcli.update_run`)."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.update_run(
             self.name,
@@ -139,7 +139,7 @@ class RunActions:
         """Merge keys into the run's metadata; keys not given are kept."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.update_run_metadata(self.name, metadata, timeout=None if future else timeout)
         return _dispatch(work, future)
@@ -156,7 +156,7 @@ class RunActions:
         """Launch a new run from this run's submitted config, with `changes` applied (see `mcli.aio.clone_run`)."""
         # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
         import mcli.aio
-        from mcli.sdk import _dispatch
+        from mcli.sdk._call import _dispatch
 
         work = mcli.aio.clone_run(cast("Run", self), timeout=None if future else timeout, **changes)
         return _dispatch(work, future)
