@@ -185,6 +185,7 @@ class ActiveRun:
     ending: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first stop or failure
     task: asyncio.Task[None] | None = None
     killer: asyncio.Task[None] | None = None
+    detached: bool = False  # left running at shutdown for the next server to re-attach
     deadline: asyncio.Task[None] | None = None
 
     def stopping_because(self) -> str | None:
@@ -284,7 +285,13 @@ class RunLifecycle:
             self._finish_unstarted(run_id, "FAILED", reason)
         self._waiting.clear()
         for active in list(self._active.values()):
-            self._begin_stop(active, reason)
+            if self.executor.ranks_outlive_server and len(active.ranks) == active.run.nodes:
+                # Its ranks keep running (on a Ray cluster); the next server with this data dir re-attaches.
+                active.detached = True
+                for waiter in active.waiters:
+                    waiter.cancel()
+            else:
+                self._begin_stop(active, reason)
         tasks = [a.task for a in self._active.values() if a.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -355,20 +362,34 @@ class RunLifecycle:
             self._signal_all(active, signal.SIGKILL)
         try:
             await asyncio.gather(*active.waiters)
-        finally:
-            for helper in (active.killer, active.deadline):
-                if helper is not None:
-                    helper.cancel()
-            try:
-                await self.executor.release(active.placement)
-            except Exception:  # the run has ended either way; what is left is the executor's to clear
-                log.exception("could not release the placement of run %s", run.name)
-            del self._active[run.id]
-            status, reason = self._run_outcome(active)
-            # A run being stopped (by a user, its time limit or a shutdown) is never resumed.
-            failure = active.failure if active.stop_reason is None else None
-            self._conclude(run, active.execution_index, status, reason, failure)
-            self._schedule()
+        except asyncio.CancelledError:
+            if active.detached:
+                # Left running for the next server to re-attach: nothing of it is released or concluded.
+                self._cancel_helpers(active)
+                del self._active[run.id]
+                return
+            await self._end_execution(active)
+            raise
+        await self._end_execution(active)
+
+    def _cancel_helpers(self, active: ActiveRun) -> None:
+        for helper in (active.killer, active.deadline):
+            if helper is not None:
+                helper.cancel()
+
+    async def _end_execution(self, active: ActiveRun) -> None:
+        run = active.run
+        self._cancel_helpers(active)
+        try:
+            await self.executor.release(active.placement)
+        except Exception:  # the run has ended either way; what is left is the executor's to clear
+            log.exception("could not release the placement of run %s", run.name)
+        del self._active[run.id]
+        status, reason = self._run_outcome(active)
+        # A run being stopped (by a user, its time limit or a shutdown) is never resumed.
+        failure = active.failure if active.stop_reason is None else None
+        self._conclude(run, active.execution_index, status, reason, failure)
+        self._schedule()
 
     # -- how an execution ends: resumed, or the run ends ----------------------------------------------------
 

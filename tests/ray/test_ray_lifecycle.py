@@ -16,7 +16,9 @@ TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED}
 def test_max_duration_stops_a_run_on_ray(sdk_env: dict[str, str]) -> None:
     started = time.monotonic()
     run = mcli.create_run(
-        RunConfig(name="ray-capped", image="local/x", command="sleep 120", scheduling={"max_duration": 3 / 3600})
+        RunConfig(
+            name="ray-capped", image="local/x", command="sleep 120", scheduling={"max_duration": 3 / 3600}
+        )
     )
     done = wait_for(run.name, TERMINAL, seconds=60)
     assert done.status == RunStatus.STOPPED and time.monotonic() - started < 45

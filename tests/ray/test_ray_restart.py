@@ -93,3 +93,33 @@ def test_server_killed_and_restarted_mid_run(
                 follower.kill()
                 follower.communicate()
         server.stop()
+
+
+def test_a_clean_shutdown_leaves_ray_runs_running_for_the_next_server(
+    ray_cluster: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = RayServer(tmp_path / "data", ray_cluster.address).start()
+    for name, value in {
+        "MOSAICML_API_ENDPOINT": server.endpoint,
+        "MOSAICML_API_KEY": KEY,
+        "MCLI_CONFIG_DIR": str(tmp_path / "mcli-config"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        ticks = 'for i in $(seq 1 40); do echo "rank $NODE_RANK tick $i"; sleep 0.1; done'
+        mcli.create_run(
+            RunConfig(name="outlives", image="local/x", command=ticks, compute={"gpus": 4, "nodes": 2})
+        )
+        wait_for("outlives", {RunStatus.RUNNING})
+        wait_for_log("outlives", 1, "tick 3")
+        server.stop()  # SIGTERM: the server exits; the run goes on on the cluster
+        assert server.proc is not None and server.proc.returncode == 0
+        server.start()
+        done = wait_for("outlives", TERMINAL, seconds=90)
+        assert done.status == RunStatus.COMPLETED, done.reason
+        for rank in (0, 1):
+            assert mcli.get_run_logs("outlives", rank=rank) == "".join(
+                f"rank {rank} tick {i}\n" for i in range(1, 41)
+            )
+    finally:
+        server.stop()

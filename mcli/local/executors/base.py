@@ -113,6 +113,9 @@ class RankProcess(ABC):
 
 class Executor(ABC):
     name: str
+    # True when ranks keep running without the server (a Ray cluster): a clean shutdown then leaves them running
+    # for the next server to re-attach, instead of stopping them.
+    ranks_outlive_server: bool = False
     # Set by the lifecycle: call when runs that did not fit may fit now for a reason other than a run ending.
     capacity_changed: Callable[[], None] = staticmethod(lambda: None)
 

@@ -98,6 +98,7 @@ class RayRank(RankProcess):
 
 class RayExecutor(Executor):
     name = "ray"
+    ranks_outlive_server = True
 
     def __init__(self, address: str, capacity: Capacity, data_dir: Path) -> None:
         try:
