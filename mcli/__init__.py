@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
+# Submodules a script reaches as `mcli.aio.create_run(...)` after a bare `import mcli`, as the README writes them.
+_SUBMODULES = ("aio",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"mcli.{name}")
     sdk = import_module("mcli.sdk")
     if name in sdk.__all__:
         return getattr(sdk, name)
@@ -27,4 +33,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *import_module("mcli.sdk").__all__])
+    # The public names only: not this module's own imports (import_module, Any), which are no part of the API.
+    return sorted(["__version__", *_SUBMODULES, *import_module("mcli.sdk").__all__])

@@ -1,5 +1,6 @@
 """Run status: watched as it changes, or waited for (the async twins of `mcli.sdk.status`)."""
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
@@ -7,9 +8,9 @@ from typing import Any
 from pydantic import ValidationError
 
 import mcli.connection as connection
-from mcli.aio._call import RunRef, _request, _schema_error
+from mcli.aio._call import RunRef, _check_timeout, _request, _schema_error
 from mcli.aio.runs import _fetch_run
-from mcli.core.errors import InvalidArgumentError, RunFailed
+from mcli.core.errors import CallTimeoutError, InvalidArgumentError, RunFailed
 from mcli.core.retry import resubscribing
 from mcli.filters import run_name
 from mcli.graphql.generated.client import MAPIClient
@@ -37,11 +38,12 @@ async def _watch(creds: connection.Credentials, run: RunRef) -> AsyncGenerator[R
         yield current
 
 
-def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
+def watch_run_status(run: RunRef, *, timeout: float | None = None) -> AsyncGenerator[Run, None]:
     """Watch a run's status change. The twin of `mcli.watch_run_status`.
 
     Args:
         run: As in `mcli.watch_run_status`.
+        timeout: As in `mcli.watch_run_status`: seconds to wait for each next status (None: as long as it takes).
 
     Returns:
         An async generator of a fresh Run at each status change, starting with the current status; it ends after
@@ -49,9 +51,33 @@ def watch_run_status(run: RunRef) -> AsyncGenerator[Run, None]:
 
     Raises:
         NotFoundError: No run has this name.
+        CallTimeoutError: No next status came within `timeout` seconds (also a TimeoutError).
     """
-    run_name(run)
-    return _watch(connection.credentials(), run)
+    name = run_name(run)
+    timeout = _check_timeout(timeout)
+    updates = _watch(connection.credentials(), run)
+    return updates if timeout is None else _each_within(updates, timeout, f"watch_run_status({name!r})")
+
+
+async def _each_within(updates: AsyncGenerator[Run, None], timeout: float, what: str) -> AsyncGenerator[Run, None]:
+    """`updates`, each within `timeout` seconds of the one before (of the start, for the first)."""
+    try:
+        while True:
+            scope = asyncio.timeout(timeout)
+            try:
+                async with scope:
+                    update = await anext(updates)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if scope.expired():
+                    raise CallTimeoutError(
+                        f"{what} saw no status change within {timeout:g} s (timeout={timeout:g})"
+                    ) from None
+                raise
+            yield update
+    finally:
+        await updates.aclose()
 
 
 # Statuses a run passes through on its way to running; each implies the ones before it.

@@ -9,20 +9,60 @@ from mcli.models import Run, RunStatus
 from mcli.sdk._call import _aio, _dispatch
 
 
-def watch_run_status(run: str | Run) -> Generator[Run, None, None]:
+@overload
+def watch_run_status(
+    run: str | Run, *, timeout: float | None = None, future: Literal[False] = False
+) -> Generator[Run, None, None]: ...
+@overload
+def watch_run_status(
+    run: str | Run, *, timeout: float | None = None, future: Literal[True]
+) -> "Generator[concurrent.futures.Future[Run], None, None]": ...
+def watch_run_status(
+    run: str | Run, *, timeout: float | None = None, future: bool = False
+) -> "Generator[Run, None, None] | Generator[concurrent.futures.Future[Run], None, None]":
     """Watch a run's status change
 
     Args:
         run (str | Run): The run to watch.
+        timeout (Optional[float]): Time, in seconds, to wait for each next status. If it takes longer, a
+            `TimeoutError` (`CallTimeoutError`) is raised. A run may take a long time to change status (RUNNING to
+            COMPLETED, say), so the default None waits as long as it takes. If `future` is True, this value is
+            ignored.
+        future (bool): Yield a `concurrent.futures.Future` for each next Run instead of the Run, as the official
+            client does; use `return_value.result()` with an optional `timeout` argument to get it. The next
+            iteration waits until the previous Future is done; after a terminal status the generator ends, and a
+            Future of a watch that ended without one raises StopAsyncIteration.
 
     Returns:
         Generator[Run]: A fresh Run at each status change, starting with its current status; it ends after a
-        terminal status (COMPLETED, STOPPED, FAILED, FAILED_PULL). Closing it early stops watching.
+        terminal status (COMPLETED, STOPPED, FAILED, FAILED_PULL). Closing it early stops watching. With
+        `future=True`, a generator of Futures of those Runs.
 
     Raises:
         NotFoundError: No run has this name.
+        TimeoutError: (`CallTimeoutError`) No next status came within `timeout` seconds.
     """
-    return _updates(_aio.watch_run_status(run))
+    if future:
+        return _update_futures(_aio.watch_run_status(run))
+    return _updates(_aio.watch_run_status(run, timeout=timeout))
+
+
+def _update_futures(updates: AsyncGenerator[Run, None]) -> "Generator[concurrent.futures.Future[Run], None, None]":
+    async def step() -> Run:
+        return await anext(updates)  # StopAsyncIteration once the watch has ended, as in the official client
+
+    try:
+        while True:
+            pending = loop.submit(step())
+            yield pending
+            try:
+                update = pending.result()
+            except (Exception, concurrent.futures.CancelledError):  # the caller sees it in the Future: watch over
+                return
+            if update.status.is_terminal():
+                return
+    finally:
+        loop.run_cleanup(updates.aclose())
 
 
 def _updates(updates: AsyncGenerator[Run, None]) -> Generator[Run, None, None]:

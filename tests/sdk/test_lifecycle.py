@@ -197,3 +197,15 @@ def test_watch_ends_with_the_whole_final_run() -> None:
     assert final.status == RunStatus.FAILED and final.reason == "Node rank 0 exited with code 5"
     assert [r.status for r in final.resumptions] == [RunStatus.FAILED, RunStatus.FAILED]
     assert len({id(update) for update in updates}) == len(updates)  # each a new object
+
+
+def test_watch_takes_the_official_timeout_and_future() -> None:
+    run = mcli.create_run(config("sleep 5; exit 1", name="sdk-watch-timeout"))
+    statuses = []
+    with pytest.raises(mcli.CallTimeoutError, match=r"watch_run_status\('sdk-watch-timeout'\) saw no status change within 2 s"):
+        for update in mcli.watch_run_status(run, timeout=2):  # PENDING/RUNNING come at once, then 5 s of nothing
+            statuses.append(update.status)
+    assert statuses and statuses[-1] in (RunStatus.PENDING, RunStatus.STARTING, RunStatus.RUNNING)
+    futures = list(mcli.watch_run_status(run, future=True))
+    assert all(isinstance(future, concurrent.futures.Future) for future in futures)
+    assert futures[-1].result().status == RunStatus.FAILED and futures[-1].result().reason

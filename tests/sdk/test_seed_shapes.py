@@ -4,6 +4,8 @@ help()."""
 
 import inspect
 import pydoc
+import subprocess
+import sys
 
 import pytest
 
@@ -165,3 +167,11 @@ def test_classes_and_exceptions_are_documented() -> None:
             assert value.__doc__ and len(value.__doc__) > 20, name
     for name in ("initialize", "set_api_key"):
         assert "Args:" in (inspect.getdoc(getattr(mcli, name)) or "")
+
+
+def test_bare_import_reaches_the_async_twin_and_lists_only_public_names() -> None:
+    probe = "import mcli; print(mcli.aio.create_run.__module__, 'import_module' in dir(mcli), 'aio' in dir(mcli))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode, result.stdout) == (0, "mcli.aio False True\n"), result.stderr
+    assert {"create_run", "RunConfig", "InvalidArgumentError", "CallTimeoutError"} <= set(dir(mcli))
+    assert not {"Any", "TYPE_CHECKING", "import_module"} & set(dir(mcli))
