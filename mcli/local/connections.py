@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 
 TRIM_DELAY_SECONDS = 0.02
+# After answering a request whose body it never read (401 before the body, 413), the server half-closes and
+# reads and drops what is still arriving for at most this long before closing: closing a socket with unread data
+# sends a reset, and a reset can destroy the answer in the client's buffers before the client reads it.
+LINGER_SECONDS = 2.0
 # A connection that has sent nothing for this long is not a request the server simply has not read yet.
 SILENT_GRACE_SECONDS = 1.0
 
@@ -127,9 +131,31 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
     limits = guard.limits
     refusal = _service_unavailable(limits.max_connections)
 
+    class LingeringTransport:
+        """The connection's transport, whose close() lingers while the client may still be sending a body."""
+
+        def __init__(self, protocol: GuardedH11Protocol, transport: asyncio.Transport) -> None:
+            self._protocol = protocol
+            self._transport = transport
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._transport, name)
+
+        def close(self) -> None:
+            protocol, transport = self._protocol, self._transport
+            if protocol.conn.their_state is h11.SEND_BODY and transport.can_write_eof() and not protocol.lingering:
+                protocol.lingering = True
+                transport.write_eof()  # the answer is complete: FIN after it, then drain before closing
+                protocol.loop.call_later(LINGER_SECONDS, transport.close)
+                return
+            transport.close()
+
     class GuardedH11Protocol(H11Protocol):
+        lingering = False
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = LingeringTransport(self, transport)  # type: ignore[assignment]
             if guard.excess(len(self.connections)) > 0:
                 guard.trim_soon(self.loop, self.connections)
             self._await_headers()
@@ -154,6 +180,8 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self.lingering:
+                return  # the rest of a body the server has already answered: dropped
             if b"\r\n\r\n" in data and guard.excess(len(self.connections)) > 0 and self.waiting():
                 # A whole request arrives over the cap: it is served if another connection can make room (any
                 # still waiting, however young: this one is complete), else it gets 503.
@@ -171,6 +199,10 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
             # Kept alive and idle: the next request's headers are due within the same deadline.
             if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
                 self._await_headers()
+
+        def eof_received(self) -> None:
+            if self.lingering:
+                self.transport.close()  # the client finished sending: nothing left to drain
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._headers_arrived()
