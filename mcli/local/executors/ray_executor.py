@@ -39,8 +39,6 @@ NODE_DEATH_WAIT_SECONDS = 10.0
 # A placement group Ray has not placed by then is held up by work outside this server: the run fails (a system
 # failure) instead of blocking every later placement.
 PLACEMENT_TIMEOUT_SECONDS = 60.0
-# How often the cluster's nodes are checked while runs wait, so that a node joining lets them start.
-NODE_WATCH_SECONDS = 2.0
 # Bundles must ask for something: a CPU-only rank reserves a sliver of a CPU, so many fit on a node.
 CPU_ONLY_BUNDLE = {"CPU": 0.01}
 
@@ -123,7 +121,6 @@ class RayExecutor(Executor):
         self._pending: set[str] = set()  # runs whose groups are not ready yet
         self._held: dict[str, RayPlacement] = {}
         self._background: set[asyncio.Future[Any]] = set()
-        self._node_watch: asyncio.Task[None] | None = None
 
     # -- capacity and placement -------------------------------------------------------------------------
 
@@ -160,7 +157,6 @@ class RayExecutor(Executor):
                 if node_id in free:
                     free[node_id] -= held.gpus_per_rank
         if sum(1 for gpus in free.values() if gpus >= gpus_per_rank) < nodes:
-            self._watch_nodes()
             return None
         bundle = {"GPU": float(gpus_per_rank)} if gpus_per_rank else CPU_ONLY_BUNDLE
         group = placement_group(
@@ -299,20 +295,6 @@ class RayExecutor(Executor):
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def _watch_nodes(self) -> None:
-        """While runs wait for capacity, tell the lifecycle when the cluster's nodes change (one joined)."""
-        if self._node_watch is None or self._node_watch.done():
-            self._node_watch = asyncio.get_running_loop().create_task(self._node_watcher())
-
-    async def _node_watcher(self) -> None:
-        seen = self._alive_nodes()
-        while True:
-            await asyncio.sleep(NODE_WATCH_SECONDS)
-            now_alive = self._alive_nodes()
-            if now_alive != seen:
-                seen = now_alive
-                self.capacity_changed()
-
     async def why_lost(self, handle: Mapping[str, Any], exc: Exception) -> str:
         """Name the Ray node a rank was lost with, when the cluster reports it dead (it may take a moment)."""
         node_id = str(handle.get("node_id", ""))
@@ -336,9 +318,6 @@ class RayExecutor(Executor):
 
     async def close(self) -> None:
         import ray
-
-        if self._node_watch is not None:
-            self._node_watch.cancel()
 
         if self._background:
             await asyncio.wait(self._background, timeout=5)
