@@ -157,11 +157,16 @@ class HTTPTransport(AsyncTransport):
         )
         try:
             reply: Any = json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
             reply = None
         errors = reply.get("errors") if isinstance(reply, dict) else None
         if isinstance(errors, list) and errors and all(isinstance(error, dict) for error in errors):
-            # An answer, whatever the HTTP status (as MAPI's own clients read it).
+            # An answer, whatever the HTTP status (as MAPI's own clients read it); an error without its own
+            # numeric code takes the HTTP status, so a 429 or 503 with a GraphQL body is still one.
+            if response.status >= 400 and not _has_numeric_code(errors[0]):
+                extensions = errors[0].get("extensions")
+                extensions = {**extensions} if isinstance(extensions, dict) else {}
+                errors = [{**errors[0], "extensions": {**extensions, "code": response.status}}, *errors[1:]]
             extensions = {REQUEST_ID_EXTENSION: request_id} if request_id else None
             return ExecutionResult(data=None, errors=errors, extensions=extensions)
         if response.status >= 400:
@@ -233,7 +238,7 @@ class WebsocketTransport(AsyncTransport):
                         ),
                         None,
                     ) from None
-                except (TimeoutError, SocketClosed, WebSocketException, OSError, ValueError) as e:
+                except (TimeoutError, SocketClosed, WebSocketException, OSError, ValueError, RecursionError) as e:
                     raise APIConnectionError(
                         503, unreachable_message(self.endpoint, e), transient=True, may_have_run=False
                     ) from None
@@ -270,6 +275,12 @@ def _snippet(raw: bytes, limit: int = 200) -> str:
 def _describe(error: BaseException) -> str:
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _has_numeric_code(error: dict[str, Any]) -> bool:
+    extensions = error.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    return isinstance(code, int) and not isinstance(code, bool)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -109,7 +109,7 @@ class GraphQLSocket:
                     # Never wait here: one subscription whose reader went away must not stall the others.
                     queue.put_nowait(message)
                 # Anything else (ka, pong, a late message of a finished subscription) needs no answer.
-        except (WebSocketException, OSError, ValueError, AttributeError, TypeError) as e:
+        except (WebSocketException, OSError, ValueError, AttributeError, TypeError, RecursionError) as e:
             reason = repr(e)
             self._lost_code = _close_code(e)
         finally:

@@ -23,6 +23,7 @@ from mcli.core.errors import (
     MAPIException,
     MCLIException,
     OutcomeUnknownError,
+    RateLimitError,
 )
 
 Reply = Callable[[dict[str, Any]], web.StreamResponse]
@@ -176,6 +177,16 @@ CASES: list[tuple[str, Callable[[], Any], Reply, type[MAPIException], tuple[str,
         data({"errors": [{"message": "boom", "extensions": "x"}]}),
         InternalServerError,
         ("boom",),
+    ),
+    # JSON nested deeper than Python's stack: json.loads raises RecursionError, which must not escape.
+    ("nested-too-deep", LIST, text(200, "[" * 100_000 + "]" * 100_000), MalformedResponseError, ("not graphql json",)),
+    # A GraphQL error without a numeric code takes the HTTP status it came with.
+    (
+        "graphql-429",
+        LIST,
+        lambda _: web.json_response({"errors": [{"message": "slow down"}]}, status=429),
+        RateLimitError,
+        ("429", "slow down"),
     ),
 ]
 
