@@ -52,8 +52,14 @@ def credentials() -> Credentials:
 def check_endpoint(endpoint: str) -> None:
     """Raise MCLIConfigError, naming MOSAICML_API_ENDPOINT and the fix, unless `endpoint` is an http(s) URL with a
     path (MAPI serves GraphQL at `/graphql`)."""
-    parts = urlsplit(endpoint)
     example = "https://api.mosaicml.com/graphql, or http://127.0.0.1:8642/graphql for `mcli local serve`"
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 -- urlsplit checks the port only when it is read
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise MCLIConfigError(
+            f"MOSAICML_API_ENDPOINT={endpoint!r} is not a valid URL ({exc}); set it to a full URL such as {example}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise MCLIConfigError(
             f"MOSAICML_API_ENDPOINT={endpoint!r} is not an http:// or https:// URL; set it to a full URL such as "

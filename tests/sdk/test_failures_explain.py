@@ -39,6 +39,8 @@ def _free_port() -> int:
             ("has no path", "'http://127.0.0.1:8642/graphql'", "MOSAICML_API_ENDPOINT"),
         ),
         ("https://api.example.com/", ("has no path", "/graphql")),
+        ("http://[::1/graphql", ("not a valid url (invalid ipv6 url)", "MOSAICML_API_ENDPOINT")),
+        ("http://127.0.0.1:99999/graphql", ("not a valid url (port out of range", "MOSAICML_API_ENDPOINT")),
     ],
 )
 def test_an_unusable_endpoint_says_so_before_any_request(
