@@ -60,11 +60,13 @@ def field_position(text: str, fields: Sequence[str], at_key: bool = False) -> tu
         return 0, 0
     if node is None:
         return 0, 0
-    for part in fields[0].split(".") if fields else ():
+    parts = fields[0].split(".") if fields else []
+    for depth, part in enumerate(parts):
         if not isinstance(node, yaml.MappingNode):
             break
         found = next(((key, value) for key, value in node.value if key.value == part), None)
         if found is None:
             break
-        node = found[0] if at_key else found[1]
+        # Go down through each parent's value; only the last part is pointed at by its key.
+        node = found[0] if at_key and depth == len(parts) - 1 else found[1]
     return node.start_mark.line, node.start_mark.column

@@ -88,6 +88,11 @@ YAML_ERRORS = [
         "{path}:3:1: invalid run config: unknown field 'comptue'; did you mean 'compute'?\n  comptue:\n  ^\n",
     ),
     (
+        "image: python:3.11\ncommand: echo hi\nscheduling:\n  max_retries: 2\n  maxduration: 1\n",
+        "{path}:5:3: invalid run config: unknown field 'scheduling.maxduration'; did you mean "
+        "'scheduling.max_duration'?\n    maxduration: 1\n    ^\n",
+    ),
+    (
         "name: hello\ncommand: echo hi\n",
         "{path}:1:1: a run config needs 'image' before it can be submitted\n  name: hello\n  ^\n",
     ),
