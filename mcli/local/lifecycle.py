@@ -1,129 +1,45 @@
 """Run lifecycle and scheduling: queue runs for capacity, start their node ranks through an `Executor`, record
 how each rank ended, and end the run (COMPLETED, STOPPED or FAILED).
 
-Two functions are the places to change policy: `rank_environment` builds a rank's whole environment, and
-`classify_rank_exit` decides whether a rank's end is a success, a stop, a failure of the run's command or a
+The policy it applies lives in `mcli.local.runpolicy`: `rank_environment` builds a rank's whole environment,
+and `classify_rank_exit` decides whether a rank's end is a success, a stop, a failure of the run's command or a
 failure of the system (server restarted, node lost). Everything here runs on the server's event loop thread,
-so in-memory state needs no locks.
+so in-memory state needs no locks. Its length is one job: the state machine of a run's executions (start,
+follow, stop, retry, time limits, re-attach after a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import json
 import logging
-import os
 import signal
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcli.local.executors.base import (
-    Executor,
-    Placement,
-    RankExit,
-    RankLaunch,
-    RankProcess,
-    SystemFailure,
-)
+from mcli.local.executors.base import Executor, Placement, RankExit, RankLaunch, RankProcess, SystemFailure
 from mcli.local.logs import LogFile, RunLogs
 from mcli.local.process import RunUser
 from mcli.local.records import TERMINAL_STATUSES, Run
+from mcli.local.runpolicy import (
+    Failure,
+    classify_rank_exit,
+    describe_limit,
+    rank_environment,
+    running_time_left,
+    shared_work_root,
+)
 from mcli.local.store import Store
 from mcli.local.timeutil import now
 
 log = logging.getLogger("mcli.local")
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Why a run failed. `system` is True when the platform failed it (server restarted, node lost, executor
-    error), False when the run's own command did."""
-
-    reason: str
-    system: bool
-
-
-@dataclass(frozen=True)
-class RankOutcome:
-    """What a rank's end means for the rank's node status and for the run."""
-
-    status: str  # COMPLETED, STOPPED or FAILED
-    reason: str | None
-    failure: Failure | None  # set when this rank's end fails the run
-
-
-def classify_rank_exit(rank: int, ended: RankExit, stopping_because: str | None) -> RankOutcome:
-    """The one place a rank's end is classified. `stopping_because` is set while the run is being stopped (by a
-    user, a shutdown or another rank's failure): a non-zero exit then is the stop, not a failure."""
-    if ended.exit_code == 0:
-        return RankOutcome("COMPLETED", None, None)
-    if stopping_because is not None:
-        return RankOutcome("STOPPED", stopping_because, None)
-    if ended.system_failure is not None:
-        return RankOutcome("FAILED", ended.system_failure, Failure(ended.system_failure, system=True))
-    code = ended.exit_code
-    how = (
-        "ended without an exit code"
-        if code is None
-        else (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
-    )
-    reason = f"Node rank {rank} {how}"
-    return RankOutcome("FAILED", reason, Failure(reason, system=False))
-
-
-SERVER_PID_ENV = "MCLI_LOCAL_SERVER_PID"
-# Where a rank finds programs when the server's own PATH is unset.
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def base_environment(home: str | None = None) -> dict[str, str]:
-    """What every rank starts from: PATH, HOME and the locale, never the rest of the server's environment (it
-    may hold the operator's keys and tokens)."""
-    env = {
-        "PATH": os.environ.get("PATH") or DEFAULT_PATH,
-        "HOME": home or os.environ.get("HOME") or "/",
-        "LANG": os.environ.get("LANG") or "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",  # live logs from Python children without extra flags
-    }
-    for name in ("LC_ALL", "TZ"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
-    return env
-
-
-def rank_environment(
-    run: Run, rank: int, placement: Placement, parameters_path: Path, home: str | None = None
-) -> dict[str, str]:
-    """The complete environment of one node rank's command: a minimal base, the run's own env variables, then
-    the rank's variables (which the run cannot override)."""
-    env = base_environment(home)
-    env.update(run.run_input.get("env", {}))
-    env.update(
-        {
-            "RUN_NAME": run.name,
-            "NODE_RANK": str(rank),
-            # One process per node rank, so the world is the node count.
-            "WORLD_SIZE": str(run.nodes),
-            "NUM_NODES": str(run.nodes),
-            "GPUS_PER_NODE": str(run.gpus // run.nodes),
-            "MASTER_ADDR": placement.master_addr,
-            "MASTER_PORT": str(placement.master_port),
-            "PARAMETERS_PATH": str(parameters_path),
-            # Which server started the rank, so that a process that escaped its run can still be found.
-            SERVER_PID_ENV: str(os.getpid()),
-        }
-    )
-    env.update(placement.rank_env[rank])
-    return env
-
-
 # While runs wait for capacity, look again this often: an executor's capacity can grow by itself (a Ray node
 # joins, a placement becomes ready), not only when a run ends.
 RESCHEDULE_SECONDS = 1.0
+
+
 # At most this many executions per run (automatic retries and restarts together), so no run can loop forever.
 MAX_RESUMPTIONS = 100
 
@@ -136,41 +52,6 @@ def execution_key(run_id: str, execution_index: int) -> str:
 def latest_index(run: Run) -> int:
     """The execution index of the run's latest resumption (the one that is running or ran last)."""
     return run.resumptions[-1].execution_index if run.resumptions else 0
-
-
-def running_time_left(run: Run, at: float, since: int = 0) -> float | None:
-    """Seconds of running the run has left under its max duration at `at`, counting the running time of every
-    execution from index `since` on (a restart starts the count afresh); None without a limit or before its
-    latest execution has started."""
-    if run.max_duration_seconds is None or not run.resumptions or run.resumptions[-1].start_time is None:
-        return None
-    *earlier, current = run.resumptions
-    assert current.start_time is not None
-    used = sum(
-        r.end_time - r.start_time
-        for r in earlier
-        if r.execution_index >= since and r.start_time is not None and r.end_time is not None
-    )
-    return run.max_duration_seconds - used - (at - current.start_time)
-
-
-def describe_limit(seconds: int) -> str:
-    return f"{seconds / 3600:g} hours ({seconds} s)"
-
-
-def shared_work_root(data_dir: Path) -> Path:
-    """A directory under the system temp dir that the server owns and other users may only traverse (0711),
-    one per data dir; each run's own directory in it belongs to the run's user (0700)."""
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    root = Path(tempfile.gettempdir()) / f"mcli-local-runs-{digest}"
-    with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o711)
-    info = root.lstat()
-    # Another user could have made it first (the temp dir is shared): use it only if it is ours and real.
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        raise RuntimeError(f"{root} exists but does not belong to this server's user; remove it and restart")
-    os.chmod(root, 0o711)
-    return root
 
 
 @dataclass

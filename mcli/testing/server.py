@@ -324,7 +324,7 @@ def _kill_marked(marker: str, server_pid: int, *, sparing: int | None) -> list[i
     one that started it (its runs: they do not inherit the server's environment), except `sparing`; their PIDs."""
     import psutil
 
-    from mcli.local.lifecycle import SERVER_PID_ENV
+    from mcli.local.runpolicy import SERVER_PID_ENV
 
     own_uid = os.getuid()
     found: list[psutil.Process] = []
