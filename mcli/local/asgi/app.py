@@ -235,50 +235,44 @@ class MapiApp:
         """`execute_parsed` for a query, without the event loop (for a worker thread)."""
         from ariadne import graphql_sync
 
-        if self.closing:
-            return {"errors": [graphql_error("The server is shutting down", 503)]}
         context = {"user": user, "engine": self.engine}
-        fast = self._fast_page(parsed, data, context)
-        if fast is not None:
-            return fast
-        _, result = graphql_sync(
-            self.schema,
-            data,
-            context_value=context,
-            query_document=parsed.document,
-            debug=False,
-            logger=ariadne_log.name,
-            error_formatter=format_error,
-            query_validator=self._validate,
-        )
+        answer = self._answer_without_executor(parsed, data, context)
+        if answer is not None:
+            return answer
+        _, result = graphql_sync(self.schema, data, **self.execution_options(parsed, context))
         return dict(result)
 
-    def _fast_page(self, parsed: Parsed, data: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+    def _answer_without_executor(
+        self, parsed: Parsed, data: Any, context: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The answer when graphql-core's executor is not needed: the server is shutting down, or the query is a
+        listing (which skips the per-field executor: same JSON; it steps aside for edge cases)."""
+        if self.closing:
+            return {"errors": [graphql_error("The server is shutting down", 503)]}
         document = parsed.document
         if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
-            # Listings skip graphql-core's per-field executor (same JSON; it steps aside for edge cases).
             return runs_page(self.schema, document, data, context)
         return None
+
+    def execution_options(self, parsed: Parsed, context: dict[str, Any]) -> dict[str, Any]:
+        """How Ariadne runs every operation (queries, mutations and subscriptions alike)."""
+        return {
+            "context_value": context,
+            "query_document": parsed.document,
+            "debug": False,
+            "logger": ariadne_log.name,
+            "error_formatter": format_error,
+            "query_validator": self._validate,
+        }
 
     async def execute_parsed(self, parsed: Parsed, data: Any, user: User | None) -> dict[str, Any]:
         from ariadne import graphql
 
-        if self.closing:
-            return {"errors": [graphql_error("The server is shutting down", 503)]}
         context = {"user": user, "engine": self.engine}
-        fast = self._fast_page(parsed, data, context)
-        if fast is not None:
-            return fast
-        _, result = await graphql(
-            self.schema,
-            data,
-            context_value=context,
-            query_document=parsed.document,
-            debug=False,
-            logger=ariadne_log.name,
-            error_formatter=format_error,
-            query_validator=self._validate,
-        )
+        answer = self._answer_without_executor(parsed, data, context)
+        if answer is not None:
+            return answer
+        _, result = await graphql(self.schema, data, **self.execution_options(parsed, context))
         return dict(result)
 
 

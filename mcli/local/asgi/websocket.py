@@ -11,7 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mcli.local.asgi.base import ariadne_log, graphql_error, key_from_header, log, requests_log
+from mcli.local.asgi.base import graphql_error, key_from_header, log, requests_log
 from mcli.local.fastpath import log_stream
 from mcli.local.records import User
 from mcli.local.schema import format_error
@@ -238,16 +238,7 @@ class WsSession:
                 finally:
                     await fast.aclose()
                 return False
-        _, stream = await subscribe(
-            self.app.schema,
-            data,
-            context_value=context,
-            query_document=parsed.document,
-            debug=False,
-            logger=ariadne_log.name,
-            error_formatter=format_error,
-            query_validator=self.app._validate,
-        )
+        _, stream = await subscribe(self.app.schema, data, **self.app.execution_options(parsed, context))
         if isinstance(stream, list):
             await self.send_error(op_id, stream)
             return True
