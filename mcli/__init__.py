@@ -8,6 +8,13 @@ and `RunStatus`; every call takes `timeout` (seconds; TimeoutError naming the ca
 arguments, results and errors.
 
 `import mcli` is cheap: the SDK's names are loaded on first use.
+
+The tree, in layers, each importing only those below it: the contract (`schema.graphql`,
+`mcli/graphql/queries/`) and the operations generated from it (`mcli.graphql.generated`); the session core
+(`mcli.core`: one async session, retries, errors); the SDK (`mcli.aio` and its synchronous twin `mcli.sdk`, split
+alike by job: runs, updates, logs, status, clusters; `mcli.models`, `mcli.filters`, `mcli.logs`, `mcli.paging`);
+the command line (`mcli.cli`). Beside them, `mcli.local` serves the same API from this machine, and
+`mcli.testing` runs it for tests.
 """
 
 from importlib import import_module

@@ -8,7 +8,8 @@ with local_server() as server, mapi_environment(server):
 ```
 
 With pytest, the `mapi_server` and `mapi_env` fixtures do the same (`mcli.testing.pytest_plugin`, loaded
-automatically). `mcli.testing.strategies` has hypothesis strategies for property tests. Importing this package is
+automatically). `mcli.testing.strategies` has hypothesis strategies for property tests; `mcli.testing.server`
+holds what this package exports (the server subprocess, its users, the environment). Importing this package is
 cheap: its names load on first use.
 """
 

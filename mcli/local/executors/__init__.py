@@ -1,6 +1,7 @@
 """Executors run a run's node ranks for the lifecycle (`mcli/local/lifecycle.py`) behind one interface
 (`base.Executor`): `local.LocalProcessExecutor` runs subprocesses on this machine; `ray_executor.RayExecutor`
-(extra `ray`, imported only when chosen) runs each rank as a Ray actor on a Ray cluster's nodes."""
+(extra `ray`, imported only when chosen) runs each rank as a Ray actor (`ray_rank`) on a Ray cluster's nodes.
+`create_executor` picks one by name (`mcli local serve --executor`)."""
 
 from __future__ import annotations
 
