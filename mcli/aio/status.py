@@ -141,6 +141,7 @@ def wait_for_run_status(
         final = await _fetch_run(api, name, True)
         if _reached(final, target):
             return final
-        raise RunFailed(final, f"Run {name} ended {final.status.value} without reaching {target.value}")
+        why = f" ({final.reason})" if final.reason else ""  # the user's next question: why did it end?
+        raise RunFailed(final, f"Run {name} ended {final.status.value}{why} without reaching {target.value}")
 
     return _request(f"wait_for_run_status({name!r}, {target.value!r})", timeout, work)

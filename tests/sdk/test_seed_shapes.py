@@ -122,7 +122,7 @@ def test_wait_for_a_status_the_run_passed_before_failing() -> None:
         assert mcli.wait_for_run_status(run, status, timeout=10).status is RunStatus.FAILED
     assert mcli.wait_for_run_status(run, "failed", timeout=10).status is RunStatus.FAILED
     for never in ("COMPLETED", "STOPPED"):
-        with pytest.raises(RunFailed, match=f"without reaching {never}") as caught:
+        with pytest.raises(RunFailed, match=rf"ended FAILED \(Node rank 0 exited with code 3\) without reaching {never}") as caught:
             mcli.wait_for_run_status(run, never, timeout=10)
         assert caught.value.run.status is RunStatus.FAILED
     with pytest.raises(ValueError, match="garbage"):
