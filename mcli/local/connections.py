@@ -143,7 +143,10 @@ def guarded_http_protocol(guard: ConnectionGuard) -> Any:
 
         def close(self) -> None:
             protocol, transport = self._protocol, self._transport
-            if protocol.conn.their_state is h11.SEND_BODY and transport.can_write_eof() and not protocol.lingering:
+            # Only while h11 owns the connection: after a websocket upgrade (h11 still waits for the upgrade
+            # request's "body") the websocket protocol closes it, and a FIN here would break its close handshake.
+            owned = transport.get_protocol() is protocol
+            if owned and protocol.conn.their_state is h11.SEND_BODY and transport.can_write_eof() and not protocol.lingering:
                 protocol.lingering = True
                 transport.write_eof()  # the answer is complete: FIN after it, then drain before closing
                 protocol.loop.call_later(LINGER_SECONDS, transport.close)
