@@ -31,11 +31,9 @@ class RunActions:
         self, *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
         """The run as it is now, with details."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.get_run(self.name, timeout=None if future else timeout)
+        work = _aio.get_run(self.name, timeout=None if future else timeout)
         return _dispatch(work, future)
 
     @overload
@@ -50,11 +48,9 @@ class RunActions:
         self, *, reason: str | None = None, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
         """Stop the run; a stopped run is never resumed automatically."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.stop_run(self.name, reason=reason, timeout=None if future else timeout)
+        work = _aio.stop_run(self.name, reason=reason, timeout=None if future else timeout)
         return _dispatch(work, future)
 
     @overload
@@ -67,11 +63,9 @@ class RunActions:
         self, *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
         """Delete the run, stopping it first if it is active."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.delete_run(self.name, timeout=None if future else timeout)
+        work = _aio.delete_run(self.name, timeout=None if future else timeout)
         return _dispatch(work, future)
 
     @overload
@@ -110,11 +104,9 @@ class RunActions:
         future: bool = False,
     ) -> Run | concurrent.futures.Future[Run]:
         """Change the run's scheduling settings (see `mcli.update_run`)."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.update_run(
+        work = _aio.update_run(
             self.name,
             preemptible=preemptible,
             priority=priority,
@@ -137,11 +129,9 @@ class RunActions:
         self, metadata: Mapping[str, Any], *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
         """Merge keys into the run's metadata; keys not given are kept."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.update_run_metadata(self.name, metadata, timeout=None if future else timeout)
+        work = _aio.update_run_metadata(self.name, metadata, timeout=None if future else timeout)
         return _dispatch(work, future)
 
     @overload
@@ -154,9 +144,7 @@ class RunActions:
         self, *, timeout: float | None = 10, future: bool = False, **changes: Any
     ) -> Run | concurrent.futures.Future[Run]:
         """Launch a new run from this run's submitted config, with `changes` applied (see `mcli.aio.clone_run`)."""
-        # Loaded on first use, as the SDK functions do, keeping `import mcli` fast.
-        import mcli.aio
-        from mcli.sdk._call import _dispatch
+        from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
-        work = mcli.aio.clone_run(cast("Run", self), timeout=None if future else timeout, **changes)
+        work = _aio.clone_run(cast("Run", self), timeout=None if future else timeout, **changes)
         return _dispatch(work, future)
