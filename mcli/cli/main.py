@@ -294,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         "mcli set endpoint http://127.0.0.1:8642/graphql   # a `mcli local serve`\n"
         "mcli set endpoint default                          # MosaicML's own",
         commands.set_endpoint,
-        notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint.",
+        notes="MOSAICML_API_ENDPOINT, when set, still takes precedence over the saved endpoint. The official "
+        "0.8.3 client reads only the key from the config file: give it the endpoint with MOSAICML_API_ENDPOINT.",
     )
     endpoint.add_argument(
         "url", metavar="URL", help="an http(s) URL, `local` (the local daemon) or `default`"
