@@ -167,12 +167,19 @@ def not_found(names: list[str]) -> CLIError:
     return CLIError(f"Run {', '.join(names)} not found")
 
 
-def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
-    """Look the runs up (so a typo fails before anything happens), then ask unless --yes."""
+def existing_runs(names: list[str]) -> list[Run]:
+    """The named runs, looked up first so that a typo fails with the one not-found message before anything
+    happens."""
     found = mcli.get_runs(runs=names, include_details=False)
     missing = [name for name in dict.fromkeys(names) if name not in {run.name for run in found}]
     if missing:
         raise not_found(missing)
+    return list(found)
+
+
+def _confirm(verb: str, names: list[str], assume_yes: bool) -> list[Run]:
+    """Look the runs up (so a typo fails before anything happens), then ask unless --yes."""
+    found = existing_runs(names)
     if assume_yes:
         return list(found)
     if not sys.stdin.isatty():

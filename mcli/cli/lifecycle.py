@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import mcli
 from mcli.cli import output
+from mcli.cli.commands import existing_runs
 from mcli.cli.common import CLIError
 from mcli.cli.output import format_duration
 from mcli.models.cluster import ClusterDetails, ClusterUtilizationByRun, Instance
@@ -142,7 +143,8 @@ def update_run(args: argparse.Namespace) -> int:
             "nothing to update: give --priority, --preemptible, --max-retries, --retry-on-system-failure "
             "or --max-duration"
         )
-    run = mcli.update_run(args.run, **settings)
+    (run,) = existing_runs([args.run])
+    run = mcli.update_run(run, **settings)
     duration = (
         format_duration(run.max_duration_seconds) if run.max_duration_seconds is not None else "none"
     )
@@ -158,7 +160,7 @@ def update_run(args: argparse.Namespace) -> int:
 
 
 def start_runs(args: argparse.Namespace) -> int:
-    for run in mcli.start_runs(args.names):
+    for run in mcli.start_runs(existing_runs(args.names)):
         index = run.latest_resumption.index if run.latest_resumption else 0
         print(f"Restarting run {run.name} as resumption {index} ({run.status.value})")
     return 0

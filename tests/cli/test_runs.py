@@ -133,6 +133,8 @@ def test_get_runs_filters_as_in_the_sdk(cli: Cli, finished: str) -> None:
         ["logs", "no-such-run", "-f"],
         ["stop", "run", "no-such-run", "-y"],
         ["delete", "run", "no-such-run", "-y"],
+        ["start", "run", "no-such-run"],
+        ["update", "run", "no-such-run", "--max-retries", "2"],
     ],
     ids=" ".join,
 )
