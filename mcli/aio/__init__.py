@@ -41,6 +41,15 @@ async def aclose() -> None:
 
     They also close by themselves when the loop ends (e.g. at the end of `asyncio.run(...)`); later calls on the
     loop open new ones.
+
+    Args:
+        None.
+
+    Returns:
+        None, once every connection of this loop is closed.
+
+    Raises:
+        Nothing of its own.
     """
     await connection.close_sessions()
 

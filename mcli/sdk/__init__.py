@@ -57,6 +57,9 @@ def initialize(api_key: str | None = None) -> None:
     Args:
         api_key (Optional[str]): Optional value to set.
 
+    Returns:
+        None.
+
     Raises:
         ValueError: `api_key` is empty or contains whitespace.
     """
@@ -71,6 +74,9 @@ def set_api_key(api_key: str) -> None:
 
     Args:
         api_key (str): value to set.
+
+    Returns:
+        None.
 
     Raises:
         ValueError: `api_key` is empty or contains whitespace.
