@@ -167,6 +167,13 @@ class HTTPTransport(AsyncTransport):
                 extensions = errors[0].get("extensions")
                 extensions = {**extensions} if isinstance(extensions, dict) else {}
                 errors = [{**errors[0], "extensions": {**extensions, "code": response.status}}, *errors[1:]]
+            if response.status in RETRYABLE_STATUSES:
+                # "Not now" at the HTTP level (a rate limit, a gateway), whatever the body: retried like any 429/5xx.
+                busy = MAPIException.from_graphql_errors(errors, request_id=request_id)
+                busy.transient = True
+                busy.retry_after = _retry_after(response.headers.get("retry-after"))
+                busy.may_have_run = response.status not in NOT_PROCESSED_STATUSES
+                raise busy
             extensions = {REQUEST_ID_EXTENSION: request_id} if request_id else None
             return ExecutionResult(data=None, errors=errors, extensions=extensions)
         if response.status >= 400:

@@ -184,7 +184,7 @@ CASES: list[tuple[str, Callable[[], Any], Reply, type[MAPIException], tuple[str,
     (
         "graphql-429",
         LIST,
-        lambda _: web.json_response({"errors": [{"message": "slow down"}]}, status=429),
+        lambda _: web.json_response({"errors": [{"message": "slow down"}]}, status=429, headers={"Retry-After": "0"}),
         RateLimitError,
         ("429", "slow down"),
     ),
@@ -216,6 +216,15 @@ def test_5xx_from_a_proxy_is_retried_then_reported_with_its_body(fake: FakeMAPI)
         mcli.get_runs(timeout=10)
     assert len(fake.requests) == 4  # retried: a query is safe to repeat
     assert "503" in str(caught.value) and "upstream down" in str(caught.value)
+
+
+def test_a_rate_limit_with_a_graphql_body_is_retried(fake: FakeMAPI) -> None:
+    fake.reply = lambda _: web.json_response(
+        {"errors": [{"message": "slow down"}]}, status=429, headers={"Retry-After": "0"}
+    )
+    with pytest.raises(RateLimitError, match="slow down"):
+        mcli.get_runs(timeout=10)
+    assert len(fake.requests) == 4  # a 429 is "not now", whatever its body says
 
 
 def test_request_id_is_kept(fake: FakeMAPI) -> None:
