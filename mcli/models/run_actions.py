@@ -30,7 +30,20 @@ class RunActions:
     def refresh(
         self, *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
-        """The run as it is now, with details."""
+        """The run as it is now, with details.
+
+        Args:
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            A new Run; this object is not changed (a Future of it with `future=True`).
+
+        Raises:
+            NotFoundError: The run no longer exists (it was deleted).
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.get_run(self.name, timeout=None if future else timeout)
@@ -47,7 +60,21 @@ class RunActions:
     def stop(
         self, *, reason: str | None = None, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
-        """Stop the run; a stopped run is never resumed automatically."""
+        """Stop the run; a stopped run is never resumed automatically.
+
+        Args:
+            reason: Why, recorded as the run's reason.
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            The run with its status after the request (STOPPING until its processes end; wait for STOPPED with `mcli.wait_for_run_status`) (a Future of it with `future=True`).
+
+        Raises:
+            NotFoundError: The run no longer exists.
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.stop_run(self.name, reason=reason, timeout=None if future else timeout)
@@ -62,7 +89,20 @@ class RunActions:
     def delete(
         self, *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
-        """Delete the run, stopping it first if it is active."""
+        """Delete the run, stopping it first if it is active.
+
+        Args:
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            The deleted run (a Future of it with `future=True`).
+
+        Raises:
+            NotFoundError: The run no longer exists.
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.delete_run(self.name, timeout=None if future else timeout)
@@ -103,7 +143,26 @@ class RunActions:
         timeout: float | None = 10,
         future: bool = False,
     ) -> Run | concurrent.futures.Future[Run]:
-        """Change the run's scheduling settings (see `mcli.update_run`)."""
+        """Change the run's scheduling settings (see `mcli.update_run`); settings left None are kept.
+
+        Args:
+            preemptible: Whether the run may be preempted.
+            priority: The scheduling priority (e.g. "low", "medium", "high").
+            max_retries: How many times a failed execution is resumed automatically.
+            retry_on_system_failure: Whether a system failure (server restart, lost node) is resumed.
+            max_duration: The running-time limit in hours; on an active run it moves the deadline.
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            The run with the new settings (a Future of it with `future=True`).
+
+        Raises:
+            ValueError: Nothing to update, or a setting of the wrong type (`InvalidArgumentError`, at call time).
+            NotFoundError: The run no longer exists.
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.update_run(
@@ -128,7 +187,21 @@ class RunActions:
     def update_metadata(
         self, metadata: Mapping[str, Any], *, timeout: float | None = 10, future: bool = False
     ) -> Run | concurrent.futures.Future[Run]:
-        """Merge keys into the run's metadata; keys not given are kept."""
+        """Merge keys into the run's metadata; keys not given are kept.
+
+        Args:
+            metadata: The keys and JSON-ready values to set.
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            The run with its metadata after the merge (a Future of it with `future=True`).
+
+        Raises:
+            NotFoundError: The run no longer exists.
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.update_run_metadata(self.name, metadata, timeout=None if future else timeout)
@@ -143,7 +216,21 @@ class RunActions:
     def clone(
         self, *, timeout: float | None = 10, future: bool = False, **changes: Any
     ) -> Run | concurrent.futures.Future[Run]:
-        """Launch a new run from this run's submitted config, with `changes` applied (see `mcli.aio.clone_run`)."""
+        """Launch a new run from this run's submitted config, with `changes` applied (see `mcli.aio.clone_run`).
+
+        Args:
+            **changes: RunConfig fields to change (e.g. `name=`, `command=`); the name is new unless given.
+            timeout: Seconds to wait for the answer (None waits forever); ignored with `future=True`.
+            future: Return a `concurrent.futures.Future` at once instead of waiting.
+
+        Returns:
+            The new run (a Future of it with `future=True`).
+
+        Raises:
+            RunConfigException: The changed config is not valid.
+            MAPIException: The server refused or could not be reached.
+            TimeoutError: `timeout` passed (`CallTimeoutError`, naming the call and the time).
+        """
         from mcli.sdk._call import _aio, _dispatch  # loaded on first use, as for the SDK's calls
 
         work = _aio.clone_run(cast("Run", self), timeout=None if future else timeout, **changes)

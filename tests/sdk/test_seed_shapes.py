@@ -169,6 +169,17 @@ def test_every_async_function_shows_args_returns_and_raises() -> None:
     assert lacking == []
 
 
+def test_run_methods_show_args_returns_and_raises() -> None:
+    methods = ("refresh", "stop", "delete", "update", "update_metadata", "clone")
+    lacking = [
+        (name, section)
+        for name in methods
+        for section in ("Args:", "Returns:", "Raises:", "future")
+        if section not in (inspect.getdoc(getattr(mcli.Run, name)) or "")
+    ]
+    assert lacking == []
+
+
 def test_classes_and_exceptions_are_documented() -> None:
     for cls in (mcli.Run, mcli.RunConfig, mcli.RunStatus, mcli.LogLine):
         assert len(inspect.getdoc(cls) or "") > 40, cls
