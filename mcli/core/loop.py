@@ -8,6 +8,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import gc
 import sys
 import threading
 from collections.abc import Callable, Coroutine
@@ -143,3 +144,9 @@ def _shut_down() -> None:
     ):
         future.result(timeout=EXIT_BUDGET)
     loop.call_soon_threadsafe(loop.stop)
+    # The interpreter's last act is a full garbage collection over every object still alive: after gql,
+    # graphql-core and pydantic are loaded that walk cost a cold script about 50 ms of its 270 ms, to free memory
+    # the process is about to return anyway. Freezing moves those objects out of the collector's reach; modules
+    # are still cleared (and objects freed by reference counting) as usual, and Python never promised `__del__`
+    # for objects alive at exit.
+    gc.freeze()
