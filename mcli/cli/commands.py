@@ -114,7 +114,7 @@ def _show_runs(runs: list[Run], output_format: str | None, single: bool = False)
     if not runs:
         print("No runs found.", file=sys.stderr)
         return 0
-    output.print_table(lambda width: output.runs_table(runs, output_format == "wide", width))
+    output.print_runs(runs, wide=output_format == "wide")
     return 0
 
 

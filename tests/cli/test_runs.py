@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +54,21 @@ def test_get_runs_piped_is_one_plain_line_per_run(cli: Cli, finished: str) -> No
     assert row.split()[:2] == [finished, "COMPLETED"] and row.split()[-3:] == ["2", "0", "local"]
     assert "\x1b[" not in result.stdout  # not a terminal: no colours
     assert all(line == line.rstrip() for line in result.stdout.splitlines())
+
+
+def test_get_runs_piped_or_as_json_never_loads_rich(cli_env: dict[str, str], finished: str) -> None:
+    """Output for a pipe needs no terminal library: a cold `mcli get runs | grep` does not pay for importing it."""
+    probe = (
+        "import sys; from mcli.cli.main import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'), file=sys.stderr); sys.exit(code)"
+    )
+    for args in (["get", "runs"], ["get", "runs", "--json"], ["get", "run", finished]):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=cli_env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert finished in result.stdout
+        assert result.stderr.strip().splitlines()[-1] == "[]", (args, result.stderr)
 
 
 def test_get_runs_json_and_filters(cli: Cli, finished: str, sleeping: str) -> None:
