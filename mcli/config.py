@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
 from mcli.core.errors import InvalidArgumentError, MCLIConfigError
 
 API_KEY_ENV = "MOSAICML_API_KEY"
@@ -77,6 +75,8 @@ class MCLIConfig:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return cls()
+        import yaml  # only when there is a file to read: a cold call configured by environment skips it
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -114,6 +114,8 @@ class MCLIConfig:
         if self.endpoint is not None:
             data[_ENDPOINT_FIELD] = self.endpoint
         data.update(self.extra)
+        import yaml
+
         text = "---\n" + (yaml.safe_dump(data, sort_keys=False, default_flow_style=False) if data else "")
         # mkstemp creates the file 0600, so the key is never readable by others, even briefly.
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

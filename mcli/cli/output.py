@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-import yaml
-
 from mcli.models import Run, RunStatus
 
 if TYPE_CHECKING:
@@ -113,6 +111,8 @@ def print_data(runs: Run | list[Run], output: str) -> None:
     if output == "json":
         print(json.dumps(data, indent=2))
     else:
+        import yaml
+
         print(yaml.safe_dump(data, sort_keys=False), end="")
 
 
@@ -219,15 +219,18 @@ def runs_table(runs: list[Run], wide: bool = False, width: int | None = None) ->
 # --- describe ----------------------------------------------------------------------------------------------
 
 
-class _ConfigDumper(yaml.SafeDumper):
-    """Multi-line strings (usually the command) as YAML block literals, the way people write them."""
+def _config_yaml(config: dict[str, Any]) -> str:
+    """A config as YAML, multi-line strings (usually the command) as block literals, the way people write them."""
+    import yaml  # only `describe` draws a config: listings never load the YAML emitter
 
+    class ConfigDumper(yaml.SafeDumper):
+        pass
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
-
-_ConfigDumper.add_representer(str, _represent_str)
+    ConfigDumper.add_representer(str, represent_str)
+    return yaml.dump(config, Dumper=ConfigDumper, sort_keys=False).rstrip("\n")
 
 
 def _retry_policy(run: Run) -> str:
@@ -265,9 +268,7 @@ def describe_run(run: Run) -> list[RenderableType]:
         overview.add_row(label, value)
 
     config = run.submitted_config or run.config
-    dumped = yaml.dump(
-        config.model_dump(mode="json", exclude_defaults=True), Dumper=_ConfigDumper, sort_keys=False
-    ).rstrip("\n")
+    dumped = _config_yaml(config.model_dump(mode="json", exclude_defaults=True))
 
     resumptions = _table("INDEX", "STATUS", "STARTED", "ENDED", "REASON")
     for resumption in run.resumptions:

@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -279,6 +278,8 @@ class RunConfig(BaseModel):
             raise RunConfigException(
                 f"{path_str}: a run config is UTF-8 YAML text, but byte {exc.start} is not UTF-8 ({exc.reason})"
             ) from None
+        import yaml  # only for a file: building RunConfigs in code never pays for the YAML parser
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

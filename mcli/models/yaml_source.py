@@ -10,8 +10,10 @@ Used for syntax errors (from PyYAML's marks) and for invalid or missing fields (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 # PyYAML's (context, problem) wording -> what a person would call it.
 _CONTEXTS = {
@@ -37,6 +39,8 @@ def describe(path: str, text: str, line: int, column: int, message: str) -> str:
 
 def syntax_error(path: str, text: str, error: yaml.YAMLError) -> str:
     """A PyYAML error, located where a person should look (an unclosed quote: where it opens)."""
+    import yaml
+
     if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
         return f"{path}: not valid YAML: {error}"
     context = _CONTEXTS.get(error.context or "")
@@ -54,6 +58,8 @@ def field_position(text: str, fields: Sequence[str], at_key: bool = False) -> tu
     """(line, column), 0-based, of the first field's value (or its key, with `at_key`; dotted for nested keys);
     for a missing field, its parent mapping's first key, where it would be added. (0, 0) if the text cannot be
     composed."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
