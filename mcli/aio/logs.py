@@ -158,6 +158,21 @@ def follow_run_logs(
     )
 
 
+def _snapshot_input(
+    run: RunRef, rank: int | None, timestamps: bool, failed: bool, tail: int | None, resumption: int | None
+) -> dict[str, Any]:
+    """The query variables for the log as it is now (not following), shared by the whole-text and stream reads."""
+    return _log_input(
+        run_name(run),
+        follow=False,
+        rank=rank,
+        timestamps=bool(timestamps),
+        failed=bool(failed),
+        tail=tail,
+        resumption=resumption,
+    )
+
+
 def get_run_logs(
     run: RunRef,
     rank: int | None = None,
@@ -181,15 +196,7 @@ def get_run_logs(
         NotFoundError: No run has this name.
         BadRequestError: The run has no such rank.
     """
-    variables = _log_input(
-        run_name(run),
-        follow=False,
-        rank=rank,
-        timestamps=bool(timestamps),
-        failed=bool(failed),
-        tail=tail,
-        resumption=resumption,
-    )
+    variables = _snapshot_input(run, rank, timestamps, failed, tail, resumption)
 
     async def work(api: MAPIClient) -> str:
         # One decoded piece per chunk (no base64 kept, no per-line strings): the peak is the pieces plus the
@@ -229,13 +236,5 @@ def log_text_stream(
         NotFoundError: No run has this name.
         BadRequestError: The run has no such rank.
     """
-    variables = _log_input(
-        run_name(run),
-        follow=False,
-        rank=rank,
-        timestamps=bool(timestamps),
-        failed=bool(failed),
-        tail=tail,
-        resumption=resumption,
-    )
+    variables = _snapshot_input(run, rank, timestamps, failed, tail, resumption)
     return _request("log_text_stream", timeout, lambda api: _open_log_stream(api, variables, lines=False))
