@@ -19,21 +19,11 @@ from typing import Any
 from mcli.cli.common import CLIError, HelpFormatter, non_negative, positive
 from mcli.local.daemon import API_KEY_ENV, LocalDaemonError, active_run_names, read_record, stop_daemon
 from mcli.local.executors import EXECUTORS
-from mcli.local.executors.base import ExecutorUnavailable
-from mcli.local.limits import Limits
+from mcli.local.limits import DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_MAX_LOG_BYTES, Limits
 from mcli.local.paths import DEFAULT_DATA_DIR
-from mcli.local.placement import Capacity
-from mcli.local.process import RunUser
-from mcli.local.server import (
-    DEFAULT_EMAIL,
-    DEFAULT_MAX_CONCURRENT_RUNS,
-    DEFAULT_MAX_LOG_BYTES,
-    DataDirInUse,
-    ServeOptions,
-    add_user,
-    bootstrap,
-    run_forever,
-)
+
+# The server (Ariadne, Starlette, SQLite, the executors) is imported by the commands that need it, not here:
+# `mcli` builds this parser for every command, and a cold `mcli run` or `mcli get runs` must not pay for it.
 
 MIN_KEY_LENGTH = 16
 
@@ -255,6 +245,11 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from mcli.local.executors.base import ExecutorUnavailable
+    from mcli.local.placement import Capacity
+    from mcli.local.process import RunUser
+    from mcli.local.server import DEFAULT_EMAIL, DataDirInUse, ServeOptions, bootstrap, run_forever
+
     if args.ready_fd is not None:
         os.write(args.ready_fd, f"{os.getpid()}\n".encode())
     # The runs inherit this environment: the key is not theirs. Nor is it printed (the output may be a log file).
@@ -340,6 +335,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_user(args: argparse.Namespace) -> int:
+    from mcli.local.server import add_user
+
     print(add_user(args.data_dir.expanduser(), args.email))
     return 0
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from graphql import DocumentNode, FragmentDefinitionNode, OperationDefinitionNode, SelectionSetNode
 
 MIB = 1024 * 1024
+# The server's defaults for `mcli local serve` (here, not in `server`, so that building mcli's parser is cheap).
+DEFAULT_MAX_CONCURRENT_RUNS = 32
+DEFAULT_MAX_LOG_BYTES = 10 * 1024**3
 # Page size rules of getRunsPaginated (the engine applies the same: null means 100, more than 10,000 is capped).
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mcli.local.asgi import RequestStats
-from mcli.local.limits import Limits
+from mcli.local.limits import DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_MAX_LOG_BYTES, Limits
 from mcli.local.paths import DB_NAME, DEFAULT_DATA_DIR
 from mcli.local.placement import Capacity
 from mcli.local.process import RunUser
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from mcli.local.asgi import MapiApp
     from mcli.local.engine import Engine
 
-DEFAULT_MAX_CONCURRENT_RUNS = 32
-DEFAULT_MAX_LOG_BYTES = 10 * 1024**3
 DEFAULT_EMAIL = "local@mcli.local"
 LOCK_NAME = "server.lock"
 # Where versions before keys were stored hashed only kept the default key in plain text; removed on start.

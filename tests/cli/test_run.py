@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,27 @@ def test_run_prints_the_name_and_applies_overrides(cli: Cli) -> None:
     assert (run.node_count, run.gpus, run.image) == (1, 0, "alpine:3")
     assert run.submitted_config is not None
     assert run.submitted_config.env_variables == [{"key": "GREETING", "value": "hello"}]
+
+
+# What a plain `mcli run -f` (no --follow) has no use for, and so must not pay for at start-up: the terminal library,
+# the local server's stack.
+NOT_LOADED_BY_RUN = ("rich", "mcli.local.server", "ariadne", "starlette")
+
+
+def test_run_loads_only_what_launching_needs(cli_env: dict[str, str]) -> None:
+    name = unique("lean")
+    probe = (
+        "import sys; from mcli.cli.main import main; code = main(sys.argv[1:]); "
+        f"loaded = [m for m in {NOT_LOADED_BY_RUN!r} if m in sys.modules]; print(loaded, file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "run", "-f", str(EXAMPLE), "--name", name],
+        env=cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{name}\n"
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
 
 
 def test_cluster_override_reaches_the_server(cli: Cli) -> None:

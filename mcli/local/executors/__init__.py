@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mcli.local.executors.base import Executor
-from mcli.local.placement import Capacity
-from mcli.local.process import RunUser
+if TYPE_CHECKING:  # only for annotations: `mcli local --help` reads EXECUTORS without loading the executors
+    from mcli.local.executors.base import Executor
+    from mcli.local.placement import Capacity
+    from mcli.local.process import RunUser
 
 EXECUTORS = ("local", "ray")
 
