@@ -21,34 +21,21 @@ from mcli.models.run_status import RunStatus
 T = TypeVar("T")
 
 
-class Deferred(Generic[T]):
-    """A value computed on first use: a Run read from a listing builds its RunConfigs only if they are read."""
+class _LazyField(Generic[T]):
+    """A dataclass field that a Run read from an answer leaves unset, built from the run the first time it is read.
 
-    __slots__ = ("args", "build")
-
-    def __init__(self, build: Callable[..., T], *args: Any) -> None:
-        self.build = build
-        self.args = args
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_computed, (self.build(*self.args),))  # pickles the value, not the recipe
-
-
-def _computed(value: T) -> T:
-    return value
-
-
-class _DeferredField(Generic[T]):
-    """A dataclass field that accepts a Deferred and computes it the first time it is read.
-
-    Equality, repr, `dataclasses.replace` and pickling read the field like any other, so they see the value.
+    A listing of thousands of runs builds no RunConfigs (pydantic validation) up front, and keeps no recipe
+    objects per run either: the value is stored in the instance dict under `_lazy_<name>` when it is set (by
+    __init__) or first built (by `build(run)`). Equality, repr, `dataclasses.replace`, copies and pickles read
+    the field like any other; a pickle carries what `build` reads, so an unpickled run builds the same value.
     """
 
-    def __init__(self, default: Any = ...) -> None:
+    def __init__(self, build: Callable[[Any], T], default: Any = ...) -> None:
+        self._build = build
         self._default = default
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = "_deferred_" + name
+        self._slot = "_lazy_" + name
 
     @overload
     def __get__(self, instance: None, owner: type) -> T: ...
@@ -59,14 +46,22 @@ class _DeferredField(Generic[T]):
             if self._default is ...:
                 raise AttributeError(self._slot)  # a required field: no default
             return self._default  # type: ignore[no-any-return]
-        value = instance.__dict__[self._slot]
-        if isinstance(value, Deferred):
-            value = value.build(*value.args)
-            instance.__dict__[self._slot] = value
-        return value  # type: ignore[no-any-return]
+        values = instance.__dict__
+        try:
+            return values[self._slot]  # type: ignore[no-any-return]
+        except KeyError:
+            value = values[self._slot] = self._build(instance)
+            return value
 
-    def __set__(self, instance: object, value: T | Deferred[T]) -> None:
+    def __set__(self, instance: object, value: T) -> None:
         instance.__dict__[self._slot] = value
+
+
+# Where a Run read from an answer keeps what its lazy configs are built from (atomic values or the JSON sent,
+# never objects of their own, so that a listing adds no per-run objects for the garbage collector to scan).
+_SUBMITTED = "_submitted_run_input"
+_SENT_PREEMPTIBLE = "_sent_preemptible"
+_SENT_RETRY = "_sent_retry_on_system_failure"
 
 
 @dataclass(frozen=True)
@@ -111,7 +106,7 @@ class Resumption:
             gpus=resumption["gpus"],
             cpus=resumption["cpus"],
             node_count=resumption["nodes"],
-            status=RunStatus.from_string(resumption["status"]),
+            status=_status(resumption["status"]),
             started_at=_optional_datetime(resumption.get("startTime")),
             ended_at=_optional_datetime(resumption.get("endTime")),
             estimated_end_time=_optional_datetime(resumption.get("estimatedEndTime")),
@@ -133,7 +128,7 @@ class LifecycleEntry:
     def from_json(cls, entry: Mapping[str, Any]) -> LifecycleEntry:
         return cls(
             execution_index=entry["executionIndex"],
-            status=RunStatus.from_string(entry["status"]),
+            status=_status(entry["status"]),
             started_at=_datetime(entry["startTime"]),
             ended_at=_optional_datetime(entry.get("endTime")),
             reason=entry.get("reason"),
@@ -187,11 +182,11 @@ class Run(RunActions):
     status: RunStatus
     created_at: datetime
     updated_at: datetime
-    config: _DeferredField[RunConfig] = _DeferredField()
+    config: _LazyField[RunConfig] = _LazyField(lambda run: _config(run))
     started_at: datetime | None = None
     completed_at: datetime | None = None
     reason: str | None = None
-    submitted_config: _DeferredField[RunConfig | None] = _DeferredField(None)
+    submitted_config: _LazyField[RunConfig | None] = _LazyField(lambda run: _submitted_config(run), None)
     nodes: list[RunNode] = field(default_factory=list)
     created_by: str | None = None
     priority: str | None = None
@@ -255,12 +250,16 @@ class Run(RunActions):
         if len(resumptions) > 1:
             resumptions.sort(key=_resumption_index)
         latest = resumptions[-1] if resumptions else None
-        status = RunStatus.from_string(run["status"])
+        status = _status(run["status"])
         reason = run.get("reason")
-        original = details.get("originalRunInput") if details else None
-        metadata = details.get("metadata") if details else None
-        metadata = dict(metadata) if isinstance(metadata, dict) else None
-        image = details.get("image") if details else None
+        if details:
+            metadata = details.get("metadata")
+            metadata = dict(metadata) if isinstance(metadata, dict) else None
+            nodes = details.get("nodes")
+            lifecycle = details.get("lifecycle")
+            events = details.get("formattedRunEvents")
+        else:
+            metadata = nodes = lifecycle = events = None
         run_type = run.get("runType")
         return _assemble(
             cls,
@@ -269,16 +268,18 @@ class Run(RunActions):
             status=status,
             created_at=_datetime(run["createdAt"]),
             updated_at=_datetime(run["updatedAt"]),
-            _deferred_config=Deferred(_config, run, latest, image, metadata, original),
+            # `config` and `submitted_config` are built from these on first use (see _LazyField).
+            **{
+                _SUBMITTED: details.get("originalRunInput") if details else None,
+                _SENT_PREEMPTIBLE: run.get("preemptible"),
+                _SENT_RETRY: run.get("retryOnSystemFailure"),
+            },
             # From the executions: the first one's start, and the latest one's end once the run is terminal.
             started_at=resumptions[0].started_at if resumptions else None,
             completed_at=latest.ended_at if latest and status.is_terminal() else None,
             # The official client read the reason from the last resumption only; prefer the run's own.
             reason=reason if reason is not None else (latest.reason if latest else None),
-            _deferred_submitted_config=Deferred(_submitted_config, original)
-            if isinstance(original, dict)
-            else None,
-            nodes=[RunNode.from_json(node) for node in details.get("nodes") or ()] if details else [],
+            nodes=[RunNode.from_json(node) for node in nodes] if nodes else [],
             created_by=run.get("createdByEmail"),
             priority=run.get("priority"),
             preemptible=bool(run.get("preemptible")),
@@ -294,18 +295,23 @@ class Run(RunActions):
             cpus=latest.cpus if latest else None,
             node_count=latest.node_count if latest else None,
             resumptions=resumptions,
-            lifecycle=[LifecycleEntry.from_json(entry) for entry in details.get("lifecycle") or ()]
-            if details
-            else [],
-            events=[RunEvent.from_json(event) for event in details.get("formattedRunEvents") or ()]
-            if details
-            else [],
+            lifecycle=[LifecycleEntry.from_json(entry) for entry in lifecycle] if lifecycle else [],
+            events=[RunEvent.from_json(event) for event in events] if events else [],
             metadata=metadata,
-            image=image,
+            image=details.get("image") if details else None,
         )
 
 
 _RUN_TYPES: dict[Any, RunType] = {member.value: member for member in RunType}
+_STATUSES: dict[str, RunStatus] = {member.value: member for member in RunStatus}
+
+
+def _status(value: Any) -> RunStatus:
+    """RunStatus.from_string, with the exact values a server sends looked up first (a listing parses thousands)."""
+    status = _STATUSES.get(value) if type(value) is str else None
+    return status if status is not None else RunStatus.from_string(value)
+
+
 _AssembledT = TypeVar("_AssembledT")
 
 
@@ -314,10 +320,10 @@ def _assemble(cls: type[_AssembledT], **values: Any) -> _AssembledT:
 
     A frozen dataclass's __init__ sets each field through object.__setattr__; filling the instance dict at once
     is about twice as fast, which counts when a listing builds thousands of runs. Callers pass every field
-    (tests/unit/test_run.py checks it), deferred fields under their storage name.
+    (tests/unit/test_run.py checks it); lazy fields are left out, and what they are built from is passed instead.
     """
     instance = object.__new__(cls)
-    instance.__dict__.update(values)
+    object.__setattr__(instance, "__dict__", values)  # the call's own keyword dict: nobody else holds it
     return instance
 
 
@@ -335,7 +341,13 @@ def _optional_datetime(value: Any) -> datetime | None:
     return None if value is None else _datetime(value)
 
 
-def _submitted_config(original: dict[str, Any]) -> RunConfig | None:
+def _submitted_config(run: Run) -> RunConfig | None:
+    """The configuration exactly as submitted, from the run input the answer carried (None without one)."""
+    original = run.__dict__.get(_SUBMITTED)
+    return _read_run_input(original) if isinstance(original, dict) else None
+
+
+def _read_run_input(original: dict[str, Any]) -> RunConfig | None:
     try:
         return RunConfig.from_run_input(original)
     except RunConfigError:
@@ -343,22 +355,20 @@ def _submitted_config(original: dict[str, Any]) -> RunConfig | None:
         return None
 
 
-def _config(
-    run: Mapping[str, Any],
-    latest: Resumption | None,
-    image: str | None,
-    metadata: dict[str, Any] | None,
-    original: Any,
-) -> RunConfig:
+def _config(run: Run) -> RunConfig:
     """The run's config: what was submitted if this client can read it, else what the run's fields say.
 
     It has no name (the run's name is `run.name`, and `submitted_config.name`), so `create_run(run.config)` launches
-    the same configuration again under a new, unique name.
+    the same configuration again under a new, unique name. It is built apart from `submitted_config`, so that
+    changing one never changes the other.
     """
+    values = run.__dict__
+    original = values.get(_SUBMITTED)
     if isinstance(original, dict):
-        submitted = _submitted_config(original)
+        submitted = _read_run_input(original)
         if submitted is not None:
             return submitted.model_copy(update={"name": None})
+    latest = run.latest_resumption
     compute = ComputeConfig(
         cluster=latest.cluster if latest else None,
         gpus=latest.gpus if latest else None,
@@ -366,17 +376,18 @@ def _config(
         cpus=latest.cpus if latest else None,
         nodes=latest.node_count if latest and latest.node_count > 0 else None,
     )
-    max_duration = run.get("maxDurationSeconds")
+    max_duration = run.max_duration_seconds
     scheduling = SchedulingConfig(
-        priority=run.get("priority"),
-        preemptible=run.get("preemptible"),
-        max_retries=run.get("maxRetries"),
-        retry_on_system_failure=run.get("retryOnSystemFailure"),
+        priority=run.priority,
+        # As sent: an absent flag stays unset in the config, where the Run's own field reads it as False.
+        preemptible=values.get(_SENT_PREEMPTIBLE),
+        max_retries=run.max_retries,
+        retry_on_system_failure=values.get(_SENT_RETRY),
         max_duration=max_duration / 3600 if max_duration else None,
     )
     return RunConfig(
-        image=image,
+        image=run.image,
         compute=compute,
         scheduling=scheduling,
-        metadata=metadata,
+        metadata=run.metadata,
     )

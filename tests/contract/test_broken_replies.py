@@ -269,3 +269,17 @@ def test_a_change_whose_reply_is_lost_is_not_sent_again(fake: FakeMAPI) -> None:
     assert [body["operationName"] for body in fake.requests] == ["GetRunsPaginated", "StopRuns"]
     message = str(caught.value)
     assert "502" in message and "whether StopRuns took effect is unknown" in message and "not sent again" in message
+
+
+def test_an_answer_the_fast_json_parser_refuses_is_read_as_before(fake: FakeMAPI) -> None:
+    # pydantic-core's parser stops at 200 levels of nesting and at a lone surrogate escape, which json.loads
+    # accepts: such an answer is valid JSON, and it must read as it always did.
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = [deep]
+    details = {"image": "i", "originalRunInput": None, "metadata": {"deep": deep}, "lastExecutionId": None,
+               "lifecycle": [], "nodes": [], "formattedRunEvents": []}  # fmt: skip
+    fake.reply = text(200, json.dumps(page([{**RUN, "reason": "half \ud800 a pair", "details": details}])))
+    (run,) = LIST()
+    assert run.reason == "half \ud800 a pair"
+    assert run.metadata == {"deep": deep} and run.image == "i"

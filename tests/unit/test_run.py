@@ -19,6 +19,7 @@ from mcli.models import (
     RunNode,
     RunStatus,
     RunType,
+    SchedulingConfig,
 )
 
 
@@ -302,3 +303,28 @@ def test_configs_read_later_survive_copies_pickles_and_replacement() -> None:
     assert copied == run and copied.config == run.config and copied.submitted_config == run.submitted_config
     assert replaced.config == run.config and replaced.status is RunStatus.FAILED
     assert isinstance(run.config, RunConfig) and run.config is run.config  # built once, then kept
+
+
+def test_configs_built_on_first_read_equal_configs_built_at_once() -> None:
+    # A Run read from an answer builds its configs only when they are read; they must be what building them
+    # straight from the answer gives, taken apart from each other, and the same after a pickle taken before.
+    with_details = details_payload()
+    run = Run.from_json(run_payload(details=with_details))
+    unread = pickle.loads(pickle.dumps(run))
+    submitted = RunConfig.from_run_input(with_details["originalRunInput"])
+    assert run.submitted_config == submitted and unread.submitted_config == submitted
+    assert run.config == submitted.model_copy(update={"name": None}) == unread.config
+    assert run.config is not run.submitted_config and run.config.compute is not run.submitted_config.compute
+    run.config.compute.gpus = 16
+    assert run.submitted_config.compute.gpus == 8  # changing one config never changes the other
+
+    # Without details: built from the run's own fields, the scheduling flags as the server sent them.
+    bare = Run.from_json(run_payload(preemptible=None, maxRetries=2, maxDurationSeconds=7200, priority="low"))
+    assert bare.preemptible is False and bare.retry_on_system_failure is True
+    assert bare.submitted_config is None
+    assert bare.config == RunConfig(
+        compute=ComputeConfig(cluster="c0", gpus=8, gpu_type="a100", cpus=4, nodes=1),
+        scheduling=SchedulingConfig(
+            priority="low", preemptible=None, max_retries=2, retry_on_system_failure=True, max_duration=2.0
+        ),
+    )
