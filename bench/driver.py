@@ -385,7 +385,9 @@ def main() -> None:
         if client == "ours":
             import importlib
 
-            importlib.import_module("mcli.aio")  # the transport layer (gql, aiohttp), imported on first call
+            importlib.import_module("mcli.aio")  # the transport layer (gql, h11), imported on first call
+            # The websocket stack, imported by the first subscription (0.8.3 loads its own in `import mcli`).
+            importlib.import_module("mcli.core.websocket")
         result = {
             "create_seq": lambda: create_seq(mcli, job),
             "create_concurrent": lambda: create_concurrent(mcli, job),

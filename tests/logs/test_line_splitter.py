@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mcli.core.errors import APIConnectionError, AuthenticationError
+from mcli.core.errors import APIConnectionError, AuthenticationError, MalformedResponseError
 from mcli.core.retry import RetryPolicy
-from mcli.logs import LineSplitter, LogLine, LogStream
+from mcli.logs import LineSplitter, LogLine, LogStream, decode_chunk
 
 TEXT = "héllo ✓ wörld 🚀\nsecond ✓ line\n\nno newline at the end ✓"
 
@@ -40,6 +42,27 @@ def test_every_single_byte_boundary() -> None:
 
 def test_only_newline_ends_a_line() -> None:
     assert split_all(b"a\rb\x0bc\n", []) == ["a\rb\x0bc\n"]
+
+
+def test_only_newline_ends_a_line_in_any_chunk_of_a_mixed_log() -> None:
+    # Plain chunks and chunks holding other line-break characters, with a line running across each boundary.
+    chunks = [b"one\ntwo", b" still two\xc2\x85\xe2\x80\xa8\n", b"three\n", b"four\r", b"\nfive\x1c\n", b"six"]
+    splitter = LineSplitter()
+    assert [line for chunk in chunks for line in splitter.feed(chunk)] + splitter.finish() == [
+        "one\n", "two still two\x85\u2028\n", "three\n", "four\r\n", "five\x1c\n", "six"
+    ]
+
+
+LINE_TEXT = st.text(alphabet=st.sampled_from(list("ab\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029é✓🚀")), max_size=60)
+
+
+@given(text=LINE_TEXT, cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8))
+def test_lines_are_the_text_cut_after_each_newline(text: str, cuts: list[int]) -> None:
+    data = text.encode()
+    lines = split_all(data, sorted({min(cut, len(data)) for cut in cuts}))
+    assert "".join(lines) == text
+    assert all(line.endswith("\n") and "\n" not in line[:-1] for line in lines[:-1])
+    assert len([line for line in lines if line.endswith("\n")]) == text.count("\n")
 
 
 def test_invalid_bytes_become_replacement_characters() -> None:
@@ -108,3 +131,29 @@ async def test_budget_runs_out_without_progress() -> None:
     with pytest.raises(APIConnectionError):
         await stream.next_batch()
     assert calls == 4
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        base64.b64encode(bytes(range(256)) * 3).decode(),
+        "aGVsbG8=",
+        "aGVs bG8=\n",  # whitespace and other characters outside the alphabet are skipped
+        "aGVs*bG8=",
+        "aGVsbG8=aGVsbG8=",  # data after the padding is ignored
+        "",
+    ],
+)
+def test_chunks_decode_as_the_standard_library_decodes_them(chunk: str) -> None:
+    assert decode_chunk(chunk) == base64.b64decode(chunk)
+
+
+async def test_a_chunk_that_is_not_base64_is_a_malformed_response() -> None:
+    async def broken(variables: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
+        yield base64.b64encode(b"fine\n").decode(), 5
+        yield "aGVsbG8", 12  # cut short: no padding
+
+    stream = LogStream(broken, {"name": "r", "offset": 0})
+    assert await stream.next_batch() == ["fine\n"]
+    with pytest.raises(MalformedResponseError, match="not base64"):
+        await stream.next_batch()
