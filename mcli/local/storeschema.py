@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from mcli.local import fastjson
 from mcli.local.records import Run
 
 SCHEMA = """
@@ -134,8 +135,8 @@ def row_to_run(row: Sequence[Any]) -> Run:
         run_type=row[17],
         image=row[18],
         command=row[19],
-        run_input=json.loads(row[20]),
-        metadata=json.loads(row[21]),
+        run_input=fastjson.loads(row[20]),
+        metadata=fastjson.loads(row[21]),
         cluster_name=row[22],
         gpu_type=row[23],
         gpus=row[24],

@@ -235,3 +235,38 @@ def test_a_bad_log_request_is_left_to_the_executor(world: tuple[Any, dict[str, A
     for log_input in ({"name": "no-such-run"}, {"name": "two-nodes", "nodeRank": 5}):
         data = {"query": query, "variables": {"getRunLogsInput": log_input}}
         assert asyncio.run(log_stream(schema, parse(query), data, context)) is None
+
+
+ODD_VALUES: list[dict[str, Any]] = [
+    {"max_retries": True},  # a bool where an Int goes: serialized as 1
+    {"max_retries": 2**40},  # beyond Int: a field error
+    {"priority": 7},  # an int where a String goes
+    {"reason": None},  # null in a nullable field
+    {"name": None},  # null in a non-null field
+    {"status": "NOT_A_STATUS"},  # not a value of the enum
+    {"created_at": "yesterday"},  # not a timestamp
+    {"reason": print},  # a callable, which Ariadne calls with `info`: the fast path leaves that to it
+]
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=[json.dumps(o, default=str)[:40] for o in ODD_VALUES])
+def test_odd_record_values_give_the_executors_answer_or_step_aside(
+    world: tuple[Any, dict[str, Any], str], odd: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    engine = world[1]["engine"]
+    real = engine.get_runs_page
+
+    def page_with_odd_run(user: Any, data: dict[str, Any]) -> dict[str, Any]:
+        page = real(user, data)
+        page["runs"] = [dataclasses.replace(page["runs"][0], **odd), *page["runs"][1:]]
+        return page
+
+    monkeypatch.setattr(engine, "get_runs_page", page_with_odd_run)
+    fast, slow = _both(world, document("get_runs_paginated"), {"getRunsPaginatedData": {"limit": 5}, "includeDetails": True})
+    if "errors" in slow or callable(next(iter(odd.values()))):
+        assert fast is None
+    else:
+        assert fast is not None, "the fast path stepped aside"
+        assert json.dumps(fast) == json.dumps(slow)

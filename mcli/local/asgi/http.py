@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+from mcli.local import fastjson
 from mcli.local.asgi.base import GRAPHQL_PATH, graphql_error, key_from_header
 from mcli.local.records import User
 
@@ -96,9 +97,9 @@ def _answer(result: dict[str, Any]) -> Response:
 
 
 def _json_response(content: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    from starlette.responses import JSONResponse
+    from starlette.responses import Response
 
-    return JSONResponse(content, status, headers=headers)
+    return Response(fastjson.dumps(content), status, headers=headers, media_type="application/json")
 
 
 def _error_response(
