@@ -15,9 +15,7 @@ checks, and only on a document that passed validation.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, is_dataclass
 from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
@@ -94,22 +92,6 @@ async def log_stream(
     return payloads()
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a page is built. A 10,000-run page allocates about half a million
-    dicts, lists and records, which set off hundreds of collections, some of the whole heap: a quarter of the
-    page's time, for nothing, as none of them forms a cycle (reference counting frees them all). Work is
-    bounded by the page size, and heavy pages take turns (`MapiApp.turn`), so the pause is short and not
-    nested."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _StepAside(Exception):
     """The executor must answer this request (its errors and edge cases are its own)."""
 
@@ -147,10 +129,9 @@ def runs_page(
         if nodes[0].name.value != ROOT_FIELD or field is None or field.resolve is None:
             return None
         info = _Context(context)
-        with _collector_paused():
-            page = field.resolve(None, info, **get_argument_values(field, nodes[0], variables))
-            complete = _Completer(schema, collector, info, context["engine"])
-            return {"data": {key: complete.value(field.type, page, nodes)}}
+        page = field.resolve(None, info, **get_argument_values(field, nodes[0], variables))
+        complete = _Completer(schema, collector, info, context["engine"])
+        return {"data": {key: complete.value(field.type, page, nodes)}}
     except _StepAside:
         return None
     except Exception:  # a resolver's error (e.g. a bad filter) is the executor's to report, in its words
