@@ -24,5 +24,3 @@ class CreateInteractiveRunCreateInteractiveRun(RunFields):
 
 
 CreateInteractiveRunCreateInteractiveRunDetails = RunSubmission
-CreateInteractiveRun.model_rebuild()
-CreateInteractiveRunCreateInteractiveRun.model_rebuild()

@@ -22,5 +22,3 @@ class CreateRunCreateRun(RunFields):
 
 
 CreateRunCreateRunDetails = RunSubmission
-CreateRun.model_rebuild()
-CreateRunCreateRun.model_rebuild()

@@ -22,5 +22,3 @@ class DeleteRunsDeleteRuns(RunFields):
 
 
 DeleteRunsDeleteRunsDetails = RunDetailFields
-DeleteRuns.model_rebuild()
-DeleteRunsDeleteRuns.model_rebuild()

@@ -114,10 +114,3 @@ class RunFieldsResumptions(BaseModel):
         alias="estimatedEndTime"
     )
     reason: str | None
-
-
-ClusterInstanceFields.model_rebuild()
-ClusterRunFields.model_rebuild()
-RunSubmission.model_rebuild()
-RunDetailFields.model_rebuild()
-RunFields.model_rebuild()

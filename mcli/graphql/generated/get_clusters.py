@@ -68,9 +68,3 @@ class GetClustersGetClustersUtilizationActiveRunsByUser(ClusterRunFields):
 
 class GetClustersGetClustersUtilizationQueuedRunsByUser(ClusterRunFields):
     reason: str | None
-
-
-GetClusters.model_rebuild()
-GetClustersGetClusters.model_rebuild()
-GetClustersGetClustersUtilization.model_rebuild()
-GetClustersGetClustersUtilizationInstanceUtils.model_rebuild()

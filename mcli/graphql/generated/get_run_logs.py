@@ -13,6 +13,3 @@ class GetRunLogs(BaseModel):
 class GetRunLogsGetRunLogsV2(BaseModel):
     chunk: str
     end_offset: int = Field(alias="endOffset")
-
-
-GetRunLogs.model_rebuild()

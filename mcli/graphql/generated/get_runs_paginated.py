@@ -28,6 +28,3 @@ class GetRunsPaginatedGetRunsPaginatedRuns(RunFields):
 
 
 GetRunsPaginatedGetRunsPaginatedRunsDetails = RunDetailFields
-GetRunsPaginated.model_rebuild()
-GetRunsPaginatedGetRunsPaginated.model_rebuild()
-GetRunsPaginatedGetRunsPaginatedRuns.model_rebuild()

@@ -216,11 +216,3 @@ class WatchRunStatusInput(BaseModel):
 
     name: str
     "The run's name."
-
-
-RunFilters.model_rebuild()
-GetRunsInput.model_rebuild()
-GetRunsPaginatedInput.model_rebuild()
-GetRunLogsInput.model_rebuild()
-GetClustersInput.model_rebuild()
-ClusterFilters.model_rebuild()

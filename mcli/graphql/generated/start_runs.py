@@ -22,5 +22,3 @@ class StartRunsStartRuns(RunFields):
 
 
 StartRunsStartRunsDetails = RunDetailFields
-StartRuns.model_rebuild()
-StartRunsStartRuns.model_rebuild()

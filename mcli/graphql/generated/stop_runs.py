@@ -22,5 +22,3 @@ class StopRunsStopRuns(RunFields):
 
 
 StopRunsStopRunsDetails = RunDetailFields
-StopRuns.model_rebuild()
-StopRunsStopRuns.model_rebuild()

@@ -22,5 +22,3 @@ class UpdateRunUpdateRun(RunFields):
 
 
 UpdateRunUpdateRunDetails = RunDetailFields
-UpdateRun.model_rebuild()
-UpdateRunUpdateRun.model_rebuild()

@@ -22,5 +22,3 @@ class UpdateRunMetadataUpdateRunMetadata(RunFields):
 
 
 UpdateRunMetadataUpdateRunMetadataDetails = RunDetailFields
-UpdateRunMetadata.model_rebuild()
-UpdateRunMetadataUpdateRunMetadata.model_rebuild()
