@@ -3,7 +3,8 @@
 `graphql-transport-ws` (the graphql-ws library's protocol) and the legacy `graphql-ws` (Apollo's
 subscriptions-transport-ws) differ only in message names, so one small multiplexer on the `websockets` library
 speaks both: a reader task routes each message to its subscription's queue by id, and answers pings. Messages are
-handed on as parsed JSON, with no document parsing or result objects in between.
+handed on as parsed JSON, with no document parsing or result objects in between; a long string that needs no
+unescaping (a base64 log chunk) is sliced out of the text rather than walked by the JSON parser (`parse_message`).
 """
 
 import asyncio
@@ -30,6 +31,9 @@ ACK_TIMEOUT = 10.0
 MAX_MESSAGE = 16 * 1024 * 1024
 
 _LOST = object()  # queued to every subscription when the connection ends
+# A string this long in a message (a base64 log chunk) is cut out of the text before the JSON parser runs.
+LIFT_MIN_CHARS = 4096
+_LIFTED = "\ue000mcli-lifted-"  # stands in for a cut-out string while the rest is parsed
 
 
 # The close code for a message over the size limit (RFC 6455).
@@ -99,7 +103,7 @@ class GraphQLSocket:
         reason = "the server closed the connection"
         try:
             async for raw in self._ws:
-                message = json.loads(raw)
+                message = parse_message(raw)
                 kind = message.get("type")
                 if kind == "ping":
                     await self._ws.send('{"type":"pong"}')
@@ -192,6 +196,45 @@ def connection_lost(endpoint: str, what: str, closed: SocketClosed) -> MAPIExcep
     return APIConnectionError(
         503, f"connection to {endpoint} lost during {what}: {closed.reason}", transient=True
     )
+
+
+def parse_message(text: str | bytes) -> Any:
+    """`json.loads(text)`, quicker for a message carrying long strings that need no unescaping (log chunks).
+
+    The JSON parser walks a string character by character and builds a copy; a 700 KiB base64 chunk costs it about
+    0.4 ms. In a text without a backslash every string is the run of characters between two quotes, so each long
+    one is sliced out (one copy at memory speed) and a short placeholder parsed in its place, then put back.
+    """
+    if not isinstance(text, str) or len(text) < LIFT_MIN_CHARS or "\\" in text or _LIFTED in text:
+        return json.loads(text)
+    pieces: list[str] = []
+    lifted: list[str] = []
+    copied = 0  # text before this index is in `pieces`
+    opening = text.find('"')
+    while opening != -1:
+        closing = text.find('"', opening + 1)
+        if closing == -1:
+            break  # unterminated: the parser below says so
+        if closing - opening > LIFT_MIN_CHARS:
+            pieces += (text[copied:opening], f'"{_LIFTED}{len(lifted)}"')
+            lifted.append(text[opening + 1 : closing])
+            copied = closing + 1
+        opening = text.find('"', closing + 1)
+    if not lifted:
+        return json.loads(text)
+    pieces.append(text[copied:])
+    return _put_back(json.loads("".join(pieces)), lifted)
+
+
+def _put_back(value: Any, lifted: list[str]) -> Any:
+    """`value` with each placeholder string (a value or a key) replaced by the string it stands for."""
+    if isinstance(value, str):
+        return lifted[int(value[len(_LIFTED) :])] if value.startswith(_LIFTED) else value
+    if isinstance(value, dict):
+        return {_put_back(key, lifted): _put_back(item, lifted) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_put_back(item, lifted) for item in value]
+    return value
 
 
 def _shown(message: Any) -> str:
