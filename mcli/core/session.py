@@ -17,7 +17,7 @@ from typing import Any, Self
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
-from graphql import DocumentNode, parse
+from graphql import DocumentNode, ExecutionResult, parse
 
 from mcli.core.errors import CallTimeoutError, MAPIException, OutcomeUnknownError
 from mcli.core.keys import check_transport_security, mask
@@ -43,6 +43,33 @@ def _document(query: str) -> DocumentNode:
     return parse(query)
 
 
+class _ClientSession(AsyncClientSession):
+    """gql's session, minus one cost of its request path that buys mcli nothing.
+
+    gql wraps every request in anyio's `fail_after(execute_timeout)`, even with no timeout, and that first call
+    imports anyio's asyncio backend: about 10 ms of a cold `mcli run`. Our clients have no schema, no batching and
+    no gql timeout (the session core bounds each call with asyncio), which leaves gql's request path exactly
+    "the transport's result": that is what this runs. With any of those set, gql's own path runs unchanged. gql's
+    `execute` (which turns GraphQL errors into TransportQueryError) still wraps it.
+    """
+
+    async def _execute(
+        self,
+        request: GraphQLRequest,
+        *,
+        serialize_variables: bool | None = None,
+        parse_result: bool | None = None,
+        **kwargs: Any,
+    ) -> ExecutionResult:
+        client = self.client
+        if client.schema is None and not client.batching_enabled and client.execute_timeout is None:
+            result: ExecutionResult = await self.transport.execute(request, **kwargs)
+            return result
+        return await super()._execute(
+            request, serialize_variables=serialize_variables, parse_result=parse_result, **kwargs
+        )
+
+
 def _answer_error(error: TransportQueryError) -> MAPIException:
     """The MAPIException for an answer that carried GraphQL errors."""
     request_id = (error.extensions or {}).get(REQUEST_ID_EXTENSION) if isinstance(error.extensions, dict) else None
@@ -65,7 +92,7 @@ class AsyncSession:
         self._http = HTTPTransport(endpoint, self.headers)
         self._ws = WebsocketTransport(endpoint, api_key, self.headers)
         # gql sessions over the two transports; timeouts are the session core's (per call), never gql's default.
-        self._queries = AsyncClientSession(Client(transport=self._http, execute_timeout=None))
+        self._queries = _ClientSession(Client(transport=self._http, execute_timeout=None))
         self._subscriptions = AsyncClientSession(Client(transport=self._ws, execute_timeout=None))
 
     def __repr__(self) -> str:
