@@ -4,9 +4,10 @@ with timestamps, following the live log until its rank ends."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+
+import pybase64
 
 from mcli.local.logs import MAX_CHUNK, MAX_CHUNK_WITH_TIMESTAMPS, LogFile, RunLogs, utf8_complete_length
 from mcli.local.records import TERMINAL_STATUSES
@@ -63,7 +64,8 @@ class LogStreams:
                         at_line_start = pos == 0 or logfile.byte_before(pos) == b"\n"
                         out = logfile.with_timestamps(data, pos, at_line_start)
                     pos += usable
-                    yield {"chunk": base64.b64encode(out).decode("ascii"), "end_offset": pos}
+                    # pybase64: the standard library's output at SIMD speed (a 512 KiB chunk in ~0.1 ms, not ~1 ms)
+                    yield {"chunk": pybase64.b64encode(out).decode("ascii"), "end_offset": pos}
                     continue
             if not follow or changed is None:
                 return

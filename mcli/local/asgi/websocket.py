@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mcli.local import fastjson
 from mcli.local.asgi.base import graphql_error, key_from_header, log, requests_log
 from mcli.local.fastpath import log_stream
 from mcli.local.records import User
@@ -52,7 +53,8 @@ class WsSession:
             return
         async with self.send_lock:
             try:
-                await self.ws.send_text(json.dumps(message))
+                # fastjson (orjson): a log chunk message is 700 KiB of base64 that json.dumps would scan for escapes.
+                await self.ws.send_text(fastjson.dumps(message).decode())
             except Exception:  # the peer went away; the receive loop notices and cleans up
                 self.closed = True
 
