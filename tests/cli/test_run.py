@@ -48,6 +48,24 @@ def test_run_loads_only_what_launching_needs(cli_env: dict[str, str]) -> None:
     assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
 
 
+def test_the_command_runs_with_the_garbage_collector_on(cli_env: dict[str, str]) -> None:
+    """`mcli` pauses the collector for its start-up only: a follow that runs for hours must not pile up garbage."""
+    probe = (
+        "import gc, sys; import mcli.cli.main as m; command = m._run_command\n"
+        "def observed(args):\n"
+        "    print('collector on:', gc.isenabled(), 'api loaded:', 'mcli.aio' in sys.modules, file=sys.stderr)\n"
+        "    return command(args)\n"
+        "m._run_command = observed; sys.argv[0] = 'mcli'; m.run()"
+    )
+    name = unique("collected")
+    for args, api in ((["run", "-f", str(EXAMPLE), "--name", name], True), (["config", "show"], False)):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=cli_env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"collector on: True api loaded: {api}" in result.stderr
+
+
 def test_cluster_override_reaches_the_server(cli: Cli) -> None:
     result = cli("run", "-f", str(EXAMPLE), "--cluster", "elsewhere")
     assert result.returncode == 1
