@@ -328,3 +328,17 @@ def test_configs_built_on_first_read_equal_configs_built_at_once() -> None:
             priority="low", preemptible=None, max_retries=2, retry_on_system_failure=True, max_duration=2.0
         ),
     )
+
+
+def test_empty_detail_lists_made_on_first_read_behave_like_lists_set_at_once() -> None:
+    # A Run read from an answer makes its empty nodes/lifecycle/events lists only when they are read.
+    first, second = (Run.from_json(run_payload(details=details_payload(nodes=[], lifecycle=[]))) for _ in "ab")
+    unread = pickle.loads(pickle.dumps(first))
+    assert first.nodes == [] and first.nodes is first.nodes and first.nodes is not second.nodes
+    first.nodes.append(RunNode(rank=0))
+    assert first.nodes == [RunNode(rank=0)] and second.nodes == [] and unread.nodes == []
+    assert second.lifecycle == [] and len(second.events) == 1  # a list with items is made at once
+    eager = dataclasses.replace(second)  # through __init__: every field set at once
+    assert eager == second and eager.nodes == [] and "nodes" in vars(eager)
+    with pytest.raises(AttributeError, match="'Run' object has no attribute 'node'"):
+        second.node  # noqa: B018 - a typo still fails as it always did
