@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import Callable
 from importlib import import_module
@@ -452,6 +453,7 @@ def _start_up() -> argparse.Namespace | None:
     """
     gc.disable()
     try:
+        _without_pydantic_plugins()
         args = _parse_args(None)
         if args is not None and getattr(args, "api", False):
             _show_warnings()
@@ -463,6 +465,26 @@ def _start_up() -> argparse.Namespace | None:
     finally:
         gc.freeze()
         gc.enable()
+
+
+def _without_pydantic_plugins() -> None:
+    """Tell pydantic, before it builds its first validator, that this process has no pydantic plugins.
+
+    pydantic looks for plugins (entry points of the `pydantic` group) when it builds its first validator, and
+    importing importlib.metadata for that (with most of the email package) is about 15 ms of a cold `mcli run`. The
+    `mcli` command validates only mcli's own run configs and replies, which no plugin is there to observe, so it
+    gives pydantic the answer pydantic itself gives under PYDANTIC_DISABLE_PLUGINS=__all__: none. Scripts that
+    import mcli are left alone, and so is a process where pydantic already looked.
+    """
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "No pydantic plugins in the `mcli` command (see mcli.cli.main).")
+        setattr(loader, "get_plugins", _no_plugins)  # noqa: B010 (a module made here, not an attribute we own)
+        sys.modules[name] = loader
+
+
+def _no_plugins() -> tuple[()]:
+    return ()
 
 
 def run() -> NoReturn:

@@ -48,6 +48,23 @@ def test_run_loads_only_what_launching_needs(cli_env: dict[str, str]) -> None:
     assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
 
 
+def test_the_command_skips_pydantic_plugin_discovery(cli_env: dict[str, str]) -> None:
+    """`mcli` tells pydantic there are no plugins instead of importing importlib.metadata to look (the run config
+    is still validated: test_a_bad_config_points_at_the_line_and_column runs the same entry point)."""
+    probe = (
+        "import atexit, sys; import mcli.cli.main as m\n"
+        "atexit.register(lambda: print('metadata loaded:', 'importlib.metadata' in sys.modules, file=sys.stderr))\n"
+        "sys.argv[0] = 'mcli'; m.run()"
+    )
+    name = unique("pluginless")
+    launched = subprocess.run(
+        [sys.executable, "-c", probe, "run", "-f", str(EXAMPLE), "--name", name],
+        env=cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stderr
+    assert launched.stdout == f"{name}\n" and "metadata loaded: False" in launched.stderr
+
+
 def test_the_command_runs_with_the_garbage_collector_on(cli_env: dict[str, str]) -> None:
     """`mcli` pauses the collector for its start-up only: a follow that runs for hours must not pile up garbage."""
     probe = (
