@@ -209,27 +209,48 @@ def ceiling_server(job: dict[str, Any]) -> None:
 
 
 def ceiling_client(job: dict[str, Any]) -> dict[str, Any]:
-    """The bare client: JSON, base64, UTF-8 decode and a split into lines (carrying a cut line); nothing else."""
+    """The bare client: JSON, base64, UTF-8 decode and a split into lines (carrying a cut line); nothing else.
+
+    With `"floor": true`, the least a client that hands every line to Python code can do, in one thread: the chunk
+    sliced out of the JSON text (`mcli.core.websocket.parse_message`), SIMD base64 (pybase64), mcli's LineSplitter
+    (`splitlines`, newlines kept) and a loop over every line, as a user's `for line in ...` runs. No session, no
+    resumable stream, no run lookup, no second thread: what is left of any SDK's follow is above it.
+    """
     import websockets.asyncio.client as wsc
+
+    floor = bool(job.get("floor"))
+    if floor:
+        import pybase64
+
+        from mcli.core.websocket import parse_message
+        from mcli.logs import LineSplitter
 
     async def main() -> dict[str, Any]:
         lines = 0
         nbytes = 0
         pending = ""
+        splitter = LineSplitter() if floor else None
         started = time.perf_counter()
         cpu = time.process_time()
         async with wsc.connect(job["url"], max_size=None, compression=None) as ws:
             await ws.send(json.dumps({"id": "1", "type": "subscribe"}))
             while True:
-                message = json.loads(await ws.recv())
+                raw = await ws.recv()
+                message = parse_message(raw) if floor else json.loads(raw)
                 if message["type"] == "complete":
                     break
-                data = base64.b64decode(message["payload"]["data"]["getRunLogsV2"]["chunk"])
+                chunk = message["payload"]["data"]["getRunLogsV2"]["chunk"]
+                if splitter is not None:
+                    for line in splitter.feed(pybase64.b64decode(chunk, validate=True)):
+                        lines += 1
+                        nbytes += len(line)
+                    continue
+                data = base64.b64decode(chunk)
                 nbytes += len(data)
                 pieces = (pending + data.decode("utf-8")).split("\n")
                 pending = pieces.pop()  # a line cut by the chunk boundary waits for its end
                 lines += len(pieces)
-        lines += 1 if pending else 0
+        lines += len(splitter.finish()) if splitter is not None else 1 if pending else 0
         return {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu, "lines": lines,
                 "bytes": nbytes}  # fmt: skip
 

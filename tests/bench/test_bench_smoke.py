@@ -50,6 +50,7 @@ def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
         assert isinstance(figure["ours"], int | float) and figure["ours"] > 0, (name, figure)
         assert figure["official"] is None, name
     assert results["figures"]["client_follow_lines_per_s"]["ceiling"] > 0
+    assert results["follow_floor_lines_per_s"] > 0
     assert set(results["cold_breakdown"]) >= {"interpreter", "import", "connect", "request", "work"}
     assert {goal["status"] for goal in results["goals"]} <= {"PASS", "FAIL", "SKIP"}
     assert "| client_follow_lines_per_s |" in (tmp_path / "results.md").read_text()
