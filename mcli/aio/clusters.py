@@ -1,13 +1,21 @@
-"""Clusters and what is in use on them (the async twins of `mcli.sdk.clusters`)."""
+"""Clusters and what is in use on them (the async twins of `mcli.sdk.clusters`).
+
+`mcli.models.cluster` loads with the first cluster call, not with `mcli.aio`: a command or script that never asks
+about clusters does not build its dataclasses.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcli.aio._call import _request
 from mcli.core.errors import InvalidArgumentError, NotFoundError
 from mcli.filters import build_clusters_input
 from mcli.graphql.generated.client import MAPIClient
-from mcli.models.cluster import ClusterDetails
+
+if TYPE_CHECKING:
+    from mcli.models.cluster import ClusterDetails
 
 
 def get_clusters(
@@ -33,6 +41,8 @@ def get_clusters(
         raise InvalidArgumentError(f"include_utilization must be True or False, got {include_utilization!r}")
 
     async def work(api: MAPIClient) -> list[ClusterDetails]:
+        from mcli.models.cluster import ClusterDetails
+
         result = await api.get_clusters(clusters_input, include_utilization)
         return [ClusterDetails.from_graphql(cluster) for cluster in result.get_clusters]
 
@@ -54,6 +64,8 @@ def get_cluster(
     Raises:
         NotFoundError: No cluster has this name.
     """
+    from mcli.models.cluster import ClusterDetails
+
     name = cluster.name if isinstance(cluster, ClusterDetails) else cluster
     found = get_clusters([name], include_utilization=include_utilization, timeout=timeout)
 

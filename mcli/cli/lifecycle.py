@@ -14,11 +14,12 @@ from mcli.cli import output
 from mcli.cli.commands import existing_runs
 from mcli.cli.common import CLIError
 from mcli.cli.output import format_duration
-from mcli.models.cluster import ClusterDetails, ClusterUtilizationByRun, Instance
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
+
+    from mcli.models.cluster import ClusterDetails, ClusterUtilizationByRun, Instance
 
 
 def _is_cpu(instance: Instance) -> bool:

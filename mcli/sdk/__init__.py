@@ -9,6 +9,8 @@ delete), `logs` (get_run_logs, follow_run_logs), `status` (watch_run_status, wai
 (update_run, update_run_metadata, start_runs) and `clusters`; `initialize` and `set_api_key` are here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mcli.config import initialize as _initialize
 from mcli.config import save_api_key
 from mcli.core.errors import (
@@ -29,7 +31,6 @@ from mcli.core.errors import (
 )
 from mcli.logs import LogLine
 from mcli.models import Run, RunConfig, RunStatus
-from mcli.models.cluster import ClusterDetails
 from mcli.sdk.clusters import get_cluster, get_clusters
 from mcli.sdk.logs import follow_run_logs, get_run_logs
 from mcli.sdk.logs import log_text as log_text
@@ -46,6 +47,19 @@ from mcli.sdk.runs import (
 )
 from mcli.sdk.status import wait_for_run_status, watch_run_status
 from mcli.sdk.updates import start_run, start_runs, update_run, update_run_metadata
+
+if TYPE_CHECKING:
+    from mcli.models.cluster import ClusterDetails
+
+
+def __getattr__(name: str) -> Any:
+    # ClusterDetails loads on first use: `mcli run`, `mcli get runs` and a script's get_runs() never build the
+    # cluster dataclasses (about 3 ms of a cold start).
+    if name == "ClusterDetails":
+        from mcli.models.cluster import ClusterDetails
+
+        return ClusterDetails
+    raise AttributeError(f"module 'mcli.sdk' has no attribute {name!r}")
 
 
 def initialize(api_key: str | None = None) -> None:

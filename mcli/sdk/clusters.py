@@ -2,10 +2,12 @@
 
 import concurrent.futures
 from collections.abc import Iterable
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
-from mcli.models.cluster import ClusterDetails
 from mcli.sdk._call import _aio, _dispatch
+
+if TYPE_CHECKING:  # loaded by the cluster calls (mcli.aio.clusters), not by `import mcli.sdk`
+    from mcli.models.cluster import ClusterDetails
 
 
 @overload

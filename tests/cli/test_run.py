@@ -28,8 +28,11 @@ def test_run_prints_the_name_and_applies_overrides(cli: Cli) -> None:
 
 
 # What a plain `mcli run -f` (no --follow) has no use for, and so must not pay for at start-up: the terminal library,
-# the local server's stack, anyio's event-loop backend (gql's request timeout scope, which mcli does not use).
-NOT_LOADED_BY_RUN = ("rich", "mcli.local.server", "ariadne", "starlette", "anyio._backends._asyncio")
+# the local server's stack, anyio's event-loop backend (gql's request timeout scope, which mcli does not use), the
+# cluster models.
+NOT_LOADED_BY_RUN = (
+    "rich", "mcli.local.server", "ariadne", "starlette", "anyio._backends._asyncio", "mcli.models.cluster",
+)  # fmt: skip
 
 
 def test_run_loads_only_what_launching_needs(cli_env: dict[str, str]) -> None:
