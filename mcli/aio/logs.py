@@ -60,10 +60,15 @@ async def _open_log_stream(api: MAPIClient, variables: dict[str, Any], *, lines:
     # known once the lookup below answers.
     followed_known = asyncio.Event()
     followed = 0
+    # A run that had already ended when the stream opened ends with the log being read: no need to ask again
+    # whether it went on (following a restart made after that is a new follow).
+    ended_at_open = False
 
     async def next_resumption() -> dict[str, Any] | None:
         nonlocal followed
         await followed_known.wait()
+        if ended_at_open:
+            return None
         later = await _resumption_after(api, variables["name"], followed)
         if later is None:
             return None
@@ -83,6 +88,7 @@ async def _open_log_stream(api: MAPIClient, variables: dict[str, Any], *, lines:
                 400, f"Run {known.name} has no node rank {rank} (it has {known.node_count} nodes)"
             )
         followed = known.latest_resumption.index if known.latest_resumption else 0
+        ended_at_open = known.status.is_terminal()
         followed_known.set()
     except BaseException:
         await stream.aclose()
