@@ -472,14 +472,14 @@ def _without_pydantic_plugins() -> None:
 
     pydantic looks for plugins (entry points of the `pydantic` group) when it builds its first validator, and
     importing importlib.metadata for that (with most of the email package) is about 15 ms of a cold `mcli run`. The
-    `mcli` command validates only mcli's own run configs and replies, which no plugin is there to observe, so it
-    gives pydantic the answer pydantic itself gives under PYDANTIC_DISABLE_PLUGINS=__all__: none. Scripts that
-    import mcli are left alone, and so is a process where pydantic already looked.
+    `mcli` command validates only mcli's own models (run configs, the platform's replies), which no plugin is there
+    to observe, so it gives pydantic the answer pydantic itself gives under PYDANTIC_DISABLE_PLUGINS=__all__: none.
+    Scripts that import mcli are left alone, and so is a process where pydantic already looked.
     """
     name = "pydantic.plugin._loader"
     if name not in sys.modules:
         loader = types.ModuleType(name, "No pydantic plugins in the `mcli` command (see mcli.cli.main).")
-        setattr(loader, "get_plugins", _no_plugins)  # noqa: B010 (a module made here, not an attribute we own)
+        setattr(loader, "get_plugins", _no_plugins)  # noqa: B010 (mypy knows no attributes of a module made here)
         sys.modules[name] = loader
 
 
