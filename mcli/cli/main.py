@@ -476,15 +476,31 @@ def _without_pydantic_plugins() -> None:
     to observe, so it gives pydantic the answer pydantic itself gives under PYDANTIC_DISABLE_PLUGINS=__all__: none.
     Scripts that import mcli are left alone, and so is a process where pydantic already looked.
     """
-    name = "pydantic.plugin._loader"
-    if name not in sys.modules:
-        loader = types.ModuleType(name, "No pydantic plugins in the `mcli` command (see mcli.cli.main).")
+    if _PLUGIN_LOADER not in sys.modules:
+        loader = types.ModuleType(_PLUGIN_LOADER, "No pydantic plugins in the `mcli` command (see mcli.cli.main).")
         setattr(loader, "get_plugins", _no_plugins)  # noqa: B010 (mypy knows no attributes of a module made here)
-        sys.modules[name] = loader
+        setattr(loader, "__getattr__", _real_plugin_loader_attribute)  # noqa: B010
+        sys.modules[_PLUGIN_LOADER] = loader
+
+
+_PLUGIN_LOADER = "pydantic.plugin._loader"
 
 
 def _no_plugins() -> tuple[()]:
     return ()
+
+
+def _real_plugin_loader_attribute(name: str) -> Any:
+    """Anything else a pydantic version asks of the loader comes from the real module, loaded then: the stand-in
+    only ever answers `get_plugins`. (Dunder names are the import system asking what kind of module this is.)"""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    stand_in = sys.modules.pop(_PLUGIN_LOADER)
+    try:
+        real = import_module(_PLUGIN_LOADER)
+    finally:
+        sys.modules[_PLUGIN_LOADER] = stand_in
+    return getattr(real, name)
 
 
 def run() -> NoReturn:

@@ -68,6 +68,18 @@ def test_the_command_skips_pydantic_plugin_discovery(cli_env: dict[str, str]) ->
     assert launched.stdout == f"{name}\n" and "metadata loaded: False" in launched.stderr
 
 
+def test_the_pydantic_stand_in_answers_anything_else_from_the_real_loader() -> None:
+    """A pydantic version that asks its plugin loader for more than `get_plugins` still gets it."""
+    probe = (
+        "import sys, mcli.cli.main as m; m._without_pydantic_plugins()\n"
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP, get_plugins\n"
+        "print(PYDANTIC_ENTRY_POINT_GROUP, list(get_plugins()))"
+    )
+    probed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert probed.returncode == 0, probed.stderr
+    assert probed.stdout == "pydantic []\n"
+
+
 def test_the_command_runs_with_the_garbage_collector_on(cli_env: dict[str, str]) -> None:
     """`mcli` pauses the collector for its start-up only: a follow that runs for hours must not pile up garbage."""
     probe = (
