@@ -412,6 +412,12 @@ FIGURES: dict[str, tuple[str, str, bool, str]] = {
     ),
     "client_create_100": ("client", "s", False, "100 concurrent create_run(future=True), replayed answers"),
     "client_follow_lines_per_s": ("client", "lines/s", True, "warm follow of 200,000 lines, replayed stream"),
+    "client_first_follow_lines_per_s": (
+        "client",
+        "lines/s",
+        True,
+        "the same follow as a process's first (no goal; the cold follow script is the goal for it)",
+    ),
     "server_get_runs_10000": ("server", "s", False, "getRunsPaginated of 10,000 runs, our full selection"),
     "server_query_p50": ("server", "ms", False, "filtered getRunsPaginated pages of 100, p50"),
     "live_latency_p50": ("server", "ms", False, "one follower: line written -> line yielded, p50"),
@@ -568,6 +574,7 @@ def measure_client(
                 "main",
             ),
             "follow": ({"kind": "follow", "run": log_run}, "main"),
+            "first_follow": ({"kind": "follow", "run": log_run, "cold": True}, "main"),
         }
         for client in clients
     }
@@ -619,6 +626,11 @@ def measure_client(
             raw.setdefault("client_cpu_s", {}).setdefault("follow", {}).setdefault(client, []).append(
                 res["cpu_s"]
             )
+        for client in order:
+            job, key = jobs[client]["first_follow"]
+            res = bench.driver(client, job, key=key, endpoint=replay)
+            check(abs(res["lines"] - cfg["log_lines"]) <= 50, f"{client} followed {res['lines']} lines")
+            raw["client_first_follow_lines_per_s"][client].append(cfg["log_lines"] / res["wall_s"])
 
 
 def measure_server(

@@ -85,12 +85,21 @@ def get_run_logs(
 
 
 def _lines(stream: LogStream) -> Generator[str, None, None]:
-    """Lines (or text pieces) of an open stream; one hop to the loop per chunk. Closing the generator
-    unsubscribes."""
+    """Lines (or text pieces) of an open stream. Closing the generator unsubscribes.
+
+    The next batch is asked for before this one's lines are handed out, so the loop fetches it while the caller
+    works through them: the caller rarely waits for the loop thread to wake up (about 70 us a hop, and a follow of
+    200,000 lines takes some twenty-five hops).
+    """
+    ahead: concurrent.futures.Future[list[str] | None] | None = None
     try:
-        while (batch := loop.run(stream.next_batch())) is not None:
+        ahead = loop.submit(stream.next_batch())
+        while (batch := ahead.result()) is not None:
+            ahead = loop.submit(stream.next_batch())
             yield from batch
     finally:
+        if ahead is not None:
+            ahead.cancel()  # a batch asked for and no longer wanted (the generator was closed, or interrupted)
         # Bounded, and skipped while the interpreter exits: a generator left unfinished never delays the exit.
         loop.run_cleanup(stream.aclose())
 

@@ -18,6 +18,7 @@ FIGURES = {
     "client_get_runs_10000_no_details",
     "client_create_100",
     "client_follow_lines_per_s",
+    "client_first_follow_lines_per_s",
     "server_get_runs_10000",
     "server_query_p50",
     "live_latency_p50",
