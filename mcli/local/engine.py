@@ -21,6 +21,7 @@ from mcli.local.clusters import ClusterDetails, describe_cluster, matches
 from mcli.local.errors import ApiError, bad_request, not_found
 from mcli.local.executors.base import Executor
 from mcli.local.lifecycle import MAX_RESUMPTIONS, RunLifecycle, latest_index
+from mcli.local.limits import DEFAULT_PAGE, MAX_PAGE
 from mcli.local.logs import RunLogs
 from mcli.local.logstream import LogStreams
 from mcli.local.process import RunUser
@@ -31,8 +32,6 @@ from mcli.local.timeutil import now, parse_instant
 
 # How long an interactive run stays up when the request does not say.
 INTERACTIVE_SECONDS = 3600
-DEFAULT_PAGE = 100
-MAX_PAGE = 10_000
 
 
 class Engine:

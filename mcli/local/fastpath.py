@@ -301,7 +301,9 @@ class _Completer:
                 return []
             details = None
             if complete_details is not None:
-                if not nullable_items and None in values:
+                if any(value is None for value in values):
+                    # details_many reads every run; the executor answers lists holding nulls. (Not `None in
+                    # values`: that calls each Run's dataclass __eq__.)
                     raise _StepAside
                 details = complete_details(engine.details_many(values))
             cls = type(values[0])

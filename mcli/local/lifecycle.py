@@ -100,6 +100,7 @@ class RunLifecycle:
         self._active: dict[str, ActiveRun] = {}
         self._status_events: dict[str, asyncio.Event] = {}
         self._shutting_down = False
+        self._shutdown: asyncio.Future[None] | None = None
         self._rescheduler: asyncio.TimerHandle | None = None
         executor.capacity_changed = self._schedule
 
@@ -158,6 +159,14 @@ class RunLifecycle:
             self._signal_all(active, signal.SIGKILL)
 
     async def shutdown(self) -> None:
+        """Stop scheduling, stop (or detach) the active runs and close the executor. Every call after the first
+        waits for that first one: the server starts it while connections drain and calls it again on its way
+        out."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._shut_down())
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
         self._shutting_down = True
         if self._rescheduler is not None:
             self._rescheduler.cancel()

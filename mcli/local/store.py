@@ -97,9 +97,6 @@ class Store:
             (hash_key(api_key), user_id, now()),
         )
 
-    def user_for_key(self, api_key: str) -> User | None:
-        return self.user_for_key_hash(hash_key(api_key))
-
     def user_for_key_hash(self, key_hash: str) -> User | None:
         row = self.db.execute(
             "SELECT u.id, u.email FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
@@ -225,16 +222,14 @@ class Store:
         if not runs:
             return
         by_id = {run.id: run for run in runs}
-        for start in range(0, len(runs), 500):
-            ids = list(by_id)[start : start + 500]
-            rows = self.db.execute(
-                "SELECT run_id, execution_index, cluster_name, cpus, gpu_type, gpus, nodes, start_time, end_time, "
-                f"status, reason FROM resumptions WHERE run_id IN ({','.join('?' * len(ids))}) "
-                "ORDER BY run_id, execution_index",
-                ids,
-            )
-            for row in rows:
-                by_id[row[0]].resumptions.append(Resumption(*row[1:]))
+        rows = self._grouped(
+            "SELECT run_id, execution_index, cluster_name, cpus, gpu_type, gpus, nodes, start_time, end_time, "
+            "status, reason FROM resumptions",
+            list(by_id),
+            "run_id, execution_index",
+        )
+        for run_id, found in rows.items():
+            by_id[run_id].resumptions.extend(Resumption(*row) for row in found)
 
     def active_runs(self) -> list[Run]:
         rows = self.db.execute(
@@ -347,14 +342,6 @@ class Store:
             (run_id, execution_index, event_type, at, message),
         )
 
-    def lifecycle(self, run_id: str) -> list[Lifecycle]:
-        rows = self.db.execute(
-            "SELECT execution_index, status, start_time, end_time, reason FROM lifecycle WHERE run_id = ? "
-            "ORDER BY id",
-            (run_id,),
-        )
-        return [Lifecycle(*row) for row in rows]
-
     def _grouped(self, select: str, run_ids: list[str], order: str, key_columns: int = 1) -> dict[Any, list[Any]]:
         """Rows of `select` for many runs, grouped by their first `key_columns` columns (run_id first), in
         `order` within each group."""
@@ -391,12 +378,6 @@ class Store:
         )
         return {run_id: [Event(*row) for row in found] for run_id, found in rows.items()}
 
-    def events(self, run_id: str) -> list[Event]:
-        rows = self.db.execute(
-            "SELECT execution_index, event_type, event_time, message FROM events WHERE run_id = ? ORDER BY id",
-            (run_id,),
-        )
-        return [Event(*row) for row in rows]
 
     # -- node ranks -------------------------------------------------------------------------------------
 

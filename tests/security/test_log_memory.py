@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import mcli
 
@@ -27,24 +28,30 @@ if sys.argv[1] == "get_run_logs":
 else:
     from mcli.cli.main import main
     sys.argv = ["mcli", "logs", "big"]
-    size = -1
+    size = -1  # what it printed is counted by the parent, from the file its stdout went to
     main()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"size": size, "before": before, "grew": peak - before}), file=sys.stderr)
 """
 
 
-def _measure(server: Server, mode: str) -> tuple[dict[str, int], float]:
+def _measure(server: Server, mode: str, out: Path) -> tuple[dict[str, int], float]:
     env = {**os.environ, "MOSAICML_API_ENDPOINT": server.endpoint, "MOSAICML_API_KEY": KEY}
     started = time.monotonic()
-    with open(os.devnull, "wb") as sink:
+    # Printed to a file (as fast to write as /dev/null, and countable after).
+    with open(out, "wb") as sink:
         done = subprocess.run([sys.executable, "-c", MEASURE, mode], stdout=sink, stderr=subprocess.PIPE,
                               env=env, timeout=180, check=True)
     took = time.monotonic() - started
-    return json.loads(done.stderr.decode().strip().splitlines()[-1]), took
+    measured = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    if measured["size"] == -1:
+        measured["size"] = out.stat().st_size
+    return measured, took
 
 
-def test_large_log_memory(start_server: Callable[..., Server], sdk_at: Callable[..., None]) -> None:
+def test_large_log_memory(
+    start_server: Callable[..., Server], sdk_at: Callable[..., None], tmp_path: Path
+) -> None:
     server = start_server()
     sdk_at(server)
     line = "0123456789" * 7  # 71-byte lines with the newline
@@ -52,9 +59,10 @@ def test_large_log_memory(start_server: Callable[..., Server], sdk_at: Callable[
     deadline = time.monotonic() + 60
     while mcli.get_run("big").status.value != "COMPLETED" and time.monotonic() < deadline:
         time.sleep(0.2)
-    whole, whole_took = _measure(server, "get_run_logs")
-    streamed, streamed_took = _measure(server, "mcli logs")
+    whole, whole_took = _measure(server, "get_run_logs", tmp_path / "whole.out")
+    streamed, streamed_took = _measure(server, "mcli logs", tmp_path / "streamed.out")
     assert whole["size"] == LOG_BYTES
+    assert streamed["size"] == LOG_BYTES  # the whole log was printed, not just its first chunks
     whole_extra = whole["grew"] / LOG_BYTES
     streamed_extra = streamed["grew"] / MIB
     report(f"64 MiB log: client at {whole['before'] / MIB:.0f} MiB before reading; get_run_logs peak grew "

@@ -250,7 +250,8 @@ class MapiApp:
         if self.closing:
             return {"errors": [graphql_error("The server is shutting down", 503)]}
         document = parsed.document
-        if parsed.op_type == "query" and document is not None and not self._validate(self.schema, document):
+        # Only an operation that lists runs can take the listing's fast path (the cost walk counted them).
+        if parsed.runs and document is not None and not self._validate(self.schema, document):
             return runs_page(self.schema, document, data, context)
         return None
 
