@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,29 +143,30 @@ class MCLIConfig:
             self.api_key = api_key
 
 
-def resolve_api_key() -> str | None:
-    """`$MOSAICML_API_KEY` if set and non-empty, else the config file's key for the current mode, else None."""
+def resolve_api_key(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> str | None:
+    """`$MOSAICML_API_KEY` if set and non-empty, else the config file's key for the current mode, else None.
+    `load` reads the config file (a caller resolving more than one setting reads it once)."""
     from_env = os.environ.get(API_KEY_ENV, "").strip()
     if from_env:
         return from_env
-    return MCLIConfig.load().api_key_for(current_mode())
+    return load().api_key_for(current_mode())
 
 
-def resolve_endpoint() -> str:
+def resolve_endpoint(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> str:
     """`$MOSAICML_API_ENDPOINT`, else the endpoint saved by `mcli set endpoint`, else the URL for `$MCLI_MODE`
-    (unknown modes mean PROD).
+    (unknown modes mean PROD). `load` as in `resolve_api_key`.
 
     `local` (any case) is returned as `"local"`: it selects the user's local daemon (`mcli.local.daemon`).
     """
-    return endpoint_source()[0]
+    return endpoint_source(load)[0]
 
 
-def endpoint_source() -> tuple[str, str]:
+def endpoint_source(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> tuple[str, str]:
     """The endpoint and where it came from: the variable's name, the config file's path, or `default`."""
     from_env = os.environ.get(ENDPOINT_ENV, "").strip()
     if from_env:
         return _normal_endpoint(from_env), f"${ENDPOINT_ENV}"
-    saved = MCLIConfig.load().endpoint
+    saved = load().endpoint
     if saved:
         return _normal_endpoint(saved), str(config_path())
     return _MODE_ENDPOINTS.get(current_mode(), DEFAULT_ENDPOINT), "default"

@@ -3,12 +3,13 @@
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from mcli.config import LOCAL_ENDPOINT, resolve_api_key, resolve_endpoint
+from mcli.config import LOCAL_ENDPOINT, MCLIConfig, resolve_api_key, resolve_endpoint
 from mcli.core import loop as background
 from mcli.core.errors import MCLIConfigError
 from mcli.core.keys import mask
@@ -39,11 +40,12 @@ _closing: "set[asyncio.Task[None]]" = set()
 def credentials() -> Credentials:
     """Resolve the endpoint and key now; fails at once, with no network, when no key is configured or the
     endpoint cannot be a MAPI URL."""
-    endpoint = resolve_endpoint()
+    load = functools.cache(MCLIConfig.load)  # the config file read at most once, and only if it is needed
+    endpoint = resolve_endpoint(load)
     if endpoint == LOCAL_ENDPOINT:
         return _local_daemon_credentials()
     check_endpoint(endpoint)
-    api_key = resolve_api_key()
+    api_key = resolve_api_key(load)
     if not api_key:
         raise MCLIConfigError(NO_KEY_MESSAGE)
     return Credentials(endpoint, api_key)

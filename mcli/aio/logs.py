@@ -164,21 +164,6 @@ def follow_run_logs(
     )
 
 
-def _snapshot_input(
-    run: RunRef, rank: int | None, timestamps: bool, failed: bool, tail: int | None, resumption: int | None
-) -> dict[str, Any]:
-    """The query variables for the log as it is now (not following), shared by the whole-text and stream reads."""
-    return _log_input(
-        run_name(run),
-        follow=False,
-        rank=rank,
-        timestamps=bool(timestamps),
-        failed=bool(failed),
-        tail=tail,
-        resumption=resumption,
-    )
-
-
 def get_run_logs(
     run: RunRef,
     rank: int | None = None,
@@ -202,7 +187,15 @@ def get_run_logs(
         NotFoundError: No run has this name.
         BadRequestError: The run has no such rank.
     """
-    variables = _snapshot_input(run, rank, timestamps, failed, tail, resumption)
+    variables = _log_input(
+        run_name(run),
+        follow=False,
+        rank=rank,
+        timestamps=bool(timestamps),
+        failed=bool(failed),
+        tail=tail,
+        resumption=resumption,
+    )
 
     async def work(api: MAPIClient) -> str:
         # One decoded piece per chunk (no base64 kept, no per-line strings): the peak is the pieces plus the
@@ -228,12 +221,14 @@ def log_text_stream(
     failed: bool = False,
     tail: int | None = None,
     resumption: int | None = None,
+    follow: bool = False,
 ) -> Coroutine[Any, Any, LogStream]:
-    """The log as it is now, as a stream of text pieces (one per chunk, not cut into lines), for copying out a
-    log of any size in bounded memory; `timeout` bounds opening the stream, not reading it.
+    """The log as a stream of text pieces (one per chunk, not cut into lines), for copying out a log of any size
+    in bounded memory; `timeout` bounds opening the stream, not reading it.
 
     Args:
         run, rank, timestamps, timeout, failed, tail, resumption: As in the synchronous call; `timeout` bounds the awaitable (TimeoutError naming the call and the time).
+        follow: Go on until the run ends, as `follow_run_logs` does, instead of stopping at the log as it is now.
 
     Returns:
         An awaitable of the open LogStream (close it with `aclose()`).
@@ -242,5 +237,13 @@ def log_text_stream(
         NotFoundError: No run has this name.
         BadRequestError: The run has no such rank.
     """
-    variables = _snapshot_input(run, rank, timestamps, failed, tail, resumption)
+    variables = _log_input(
+        run_name(run),
+        follow=follow,
+        rank=rank,
+        timestamps=bool(timestamps),
+        failed=bool(failed),
+        tail=tail,
+        resumption=resumption,
+    )
     return _request("log_text_stream", timeout, lambda api: _open_log_stream(api, variables, lines=False))

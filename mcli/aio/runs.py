@@ -243,7 +243,8 @@ def get_run(
 async def _existing(api: MAPIClient, names: list[str], action: str) -> None:
     """Raise NotFoundError naming every run in `names` that does not exist, before anything is changed."""
     found = await page_runs(api, build_runs_page_input(runs=names), False, None)
-    missing = [name for name in names if name not in {run.name for run in found}]
+    found_names = {run.name for run in found}
+    missing = [name for name in names if name not in found_names]
     if missing:
         listed = ", ".join(repr(name) for name in missing)
         raise NotFoundError(

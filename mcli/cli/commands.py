@@ -71,7 +71,7 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-_STATUS_NAMES = [status.value for status in RunStatus if status is not RunStatus.UNKNOWN]
+_STATUS_NAMES = RunStatus.known_values()
 
 
 def parse_statuses(values: list[str] | None) -> list[RunStatus] | None:
@@ -171,7 +171,8 @@ def existing_runs(names: list[str]) -> list[Run]:
     """The named runs, looked up first so that a typo fails with the one not-found message before anything
     happens."""
     found = mcli.get_runs(runs=names, include_details=False)
-    missing = [name for name in dict.fromkeys(names) if name not in {run.name for run in found}]
+    found_names = {run.name for run in found}
+    missing = [name for name in dict.fromkeys(names) if name not in found_names]
     if missing:
         raise not_found(missing)
     return list(found)

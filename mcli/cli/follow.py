@@ -8,6 +8,7 @@ import mcli
 from mcli.cli import output
 from mcli.cli.common import CLIError
 from mcli.models import Run, RunStatus
+from mcli.sdk import log_text
 
 # Exit codes of `mcli run --follow` and `mcli logs -f`. STOPPED is 3, not 2, because argparse uses 2 for usage
 # errors; 130 is the shell's convention for Ctrl-C.
@@ -67,10 +68,11 @@ def _stream_logs(
     tail: int | None = None,
     resumption: int | None = None,
 ) -> None:
-    lines = mcli.follow_run_logs(name, rank=rank, timestamps=timestamps, tail=tail, resumption=resumption)
-    for line in lines:
-        # Each line keeps its newline; flush so that a pipe sees lines as they come.
-        print(line, end="", flush=True)
+    # Copied out as the text arrives, a chunk at a time (not a write per line): flushed so that a pipe sees each
+    # piece as it comes.
+    for piece in log_text(name, rank, timestamps, tail=tail, resumption=resumption, follow=True):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
 
 
 def _final_status(name: str) -> Run:

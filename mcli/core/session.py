@@ -22,19 +22,13 @@ from graphql import DocumentNode, ExecutionResult, parse
 from mcli.core.errors import CallTimeoutError, MAPIException, OutcomeUnknownError
 from mcli.core.keys import check_transport_security, mask
 from mcli.core.retry import REQUESTS, RetryPolicy, retry_delay
-from mcli.core.transports import (
-    REQUEST_ID_EXTENSION,
-    HTTPTransport,
-    WebsocketTransport,
-    unreachable_message,
-    websocket_url,
-)
+from mcli.core.transports import REQUEST_ID_EXTENSION, HTTPTransport, WebsocketTransport
 
 log = logging.getLogger("mcli")
 
 CLIENT_HEADERS = {"x-mosaicml-client": "mcli-typed", "Content-Type": "application/json"}
 
-__all__ = ["CLIENT_HEADERS", "AsyncSession", "unreachable_message", "websocket_url"]
+__all__ = ["CLIENT_HEADERS", "AsyncSession"]
 
 
 @functools.lru_cache(maxsize=64)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, PayloadTooBig, WebSocketException
 
 from mcli.core.errors import APIConnectionError, MalformedResponseError, MAPIException
 
@@ -244,8 +244,6 @@ def _shown(message: Any) -> str:
 
 def _close_code(error: BaseException) -> int | None:
     """The close code behind a websocket failure (ours, when we refused an oversized message)."""
-    from websockets.exceptions import ConnectionClosed, PayloadTooBig
-
     if isinstance(error, PayloadTooBig):
         return MESSAGE_TOO_BIG
     if isinstance(error, ConnectionClosed):

@@ -113,14 +113,17 @@ def log_text(
     tail: int | None = None,
     timeout: float | None = 10,
     resumption: int | None = None,
+    follow: bool = False,
 ) -> Generator[str, None, None]:
-    """The log as it is now, in text pieces as they arrive (not cut into lines)
+    """The log in text pieces as they arrive (not cut into lines)
 
-    A caller copying it out holds a few chunks at a time (`mcli logs` uses it).
+    A caller copying it out holds a few chunks at a time (`mcli logs` uses it, with and without `--follow`).
 
     Args:
         run, rank, timestamps, failed, tail, resumption: As in `get_run_logs`.
         timeout (Optional[float]): Seconds for opening the stream (not for reading it); else TimeoutError.
+        follow (bool): Go on until the run ends, as `follow_run_logs` does, instead of stopping at the log as
+            it is now.
 
     Returns:
         Generator[str]: The text pieces; `"".join(...)` is the log.
@@ -130,7 +133,7 @@ def log_text(
         KubernetesException (HTTPStatus.BAD_REQUEST): Raised if the run does not have a node of the requested rank.
     """
     opening = _aio.log_text_stream(
-        run, rank, timestamps, timeout=timeout, failed=failed, tail=tail, resumption=resumption
+        run, rank, timestamps, timeout=timeout, failed=failed, tail=tail, resumption=resumption, follow=follow
     )
     return _lines(loop.run(opening))
 
@@ -200,15 +203,9 @@ def follow_run_logs(
     )
     if not future:
         return _lines(loop.run(opening.open()))
-    result: concurrent.futures.Future[Generator[str, None, None]] = concurrent.futures.Future()
 
-    def opened(done: "concurrent.futures.Future[LogStream]") -> None:
-        if done.cancelled():
-            result.cancel()
-        elif (error := done.exception()) is not None:
-            result.set_exception(error)
-        else:
-            result.set_result(_lines(done.result()))
+    async def opened() -> Generator[str, None, None]:
+        return _lines(await opening.open())
 
-    loop.submit(opening.open()).add_done_callback(opened)
-    return result
+    # Cancelling the Future cancels the opening (nothing is left subscribed).
+    return loop.submit(opened())

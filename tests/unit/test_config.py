@@ -233,3 +233,22 @@ def test_endpoint_env_wins_over_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_local_endpoint_is_returned_as_the_special_value(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("MOSAICML_API_ENDPOINT", value)
     assert resolve_endpoint() == mcli_config.LOCAL_ENDPOINT == "local"
+
+
+def test_a_call_reads_the_config_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The endpoint and the key a call uses both come from one read of the file."""
+    from mcli.connection import credentials
+
+    save_api_key("from-file")
+    mcli_config.MCLIConfig(api_key="from-file", endpoint="http://127.0.0.1:9/graphql").save()
+    reads: list[Path | None] = []
+    load = MCLIConfig.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[MCLIConfig], path: Path | None = None) -> MCLIConfig:
+        reads.append(path)
+        return load(cls, path)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(MCLIConfig, "load", classmethod(counted))
+    found = credentials()
+    assert (found.endpoint, found.api_key) == ("http://127.0.0.1:9/graphql", "from-file")
+    assert len(reads) == 1
