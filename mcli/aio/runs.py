@@ -122,12 +122,14 @@ async def _create(api: MAPIClient, run_input: dict[str, Any], name: str | None) 
             variables={"createRunData": CreateRunInput(run_input=run_input)},
         )
     except OutcomeUnknownError as error:
-        raise OutcomeUnknownError(
+        unknown = OutcomeUnknownError(
             error.status,
-            f"{error.message.partition('; whether')[0]}; whether the run was created is unknown, and createRun was "
+            f"{error.lost}; whether the run was created is unknown, and createRun was "
             f"not sent again because that could create the run twice: {_check_it(name)}",
             request_id=error.request_id,
-        ) from None
+        )
+        unknown.lost = error.lost
+        raise unknown from None
     return _created_run(data, "createRun")
 
 

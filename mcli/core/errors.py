@@ -214,7 +214,12 @@ class OutcomeUnknownError(APIConnectionError):
 
     It is never sent again automatically (that could, for example, create a run twice). The message says how to
     check, e.g. with `mcli.get_runs([name])`.
+
+    Attributes:
+        lost (str): How the connection broke, without the advice (a caller that knows more advises better).
     """
+
+    lost: str = ""
 
 
 class RunFailed(MAPIException):

@@ -198,10 +198,12 @@ class AsyncSession:
 
 def _outcome_unknown(what: str, error: MAPIException) -> OutcomeUnknownError:
     """A change that may have taken effect: say so, and that it was deliberately not sent again."""
-    return OutcomeUnknownError(
+    unknown = OutcomeUnknownError(
         error.status,
         f"{error.message}; whether {what} took effect is unknown, and it was not sent again because repeating it "
         "could apply it twice: check the result before retrying",
         request_id=error.request_id,
         transient=False,
     )
+    unknown.lost = error.message
+    return unknown
