@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         GraphQLObjectType,
         GraphQLOutputType,
         GraphQLSchema,
+        OperationType,
         SelectionSetNode,
     )
     from graphql.execution.values import VariableValues
@@ -51,28 +52,17 @@ async def log_stream(
     per-event execution of the document was most of the server's work. The source stream is the schema's own
     (so a bad request fails the same way, through graphql-core, when None sends it there).
     """
-    from graphql import OperationType, get_operation_ast
-    from graphql.execution.values import get_argument_values, get_variable_values
+    from graphql import OperationType
 
-    operation = get_operation_ast(document, data.get("operationName"))
-    if operation is None or operation.operation != OperationType.SUBSCRIPTION or schema.subscription_type is None:
-        return None
-    variables = get_variable_values(schema, operation.variable_definitions or (), data.get("variables") or {})
-    if isinstance(variables, list):
-        return None
-    collector = _Collector(document, variables)
     try:
-        root = collector.collect(schema.subscription_type, [operation.selection_set])
-        if len(root) != 1:
+        root = _root(schema, document, data, OperationType.SUBSCRIPTION, LOG_SUBSCRIPTION)
+        subscribe = root.field.subscribe if root is not None else None
+        if root is None or subscribe is None:
             return None
-        ((key, nodes),) = root.items()
-        field = schema.subscription_type.fields.get(nodes[0].name.value)
-        if nodes[0].name.value != LOG_SUBSCRIPTION or field is None or field.subscribe is None:
-            return None
+        key, field, args = root.key, root.field, root.arguments
         info = _Context(context)
-        args = get_argument_values(field, nodes[0], variables)
-        complete = _Completer(schema, collector, info, context["engine"]).compile(field.type, nodes)
-        source = await field.subscribe(None, info, **args)
+        complete = _Completer(schema, root.collector, info, context["engine"]).compile(field.type, root.nodes)
+        source = await subscribe(None, info, **args)
     except _StepAside:
         return None
     except Exception:  # the request's error is graphql-core's to report, in its words
@@ -110,32 +100,62 @@ def runs_page(
     context: dict[str, Any],
 ) -> dict[str, Any] | None:
     """The `{"data": ...}` answer of a getRunsPaginated query, or None when graphql-core should answer it."""
-    from graphql import OperationType, get_operation_ast
+    from graphql import OperationType
+
+    try:
+        root = _root(schema, document, data, OperationType.QUERY, ROOT_FIELD)
+        if root is None or root.field.resolve is None:
+            return None
+        info = _Context(context)
+        page = root.field.resolve(None, info, **root.arguments)
+        complete = _Completer(schema, root.collector, info, context["engine"])
+        return {"data": {root.key: complete.value(root.field.type, page, root.nodes)}}
+    except _StepAside:
+        return None
+    except Exception:  # a resolver's error (e.g. a bad filter) is the executor's to report, in its words
+        return None
+
+
+@dataclass(frozen=True)
+class _Root:
+    """The one root field an operation selects: its response key, its nodes, its field and coerced arguments."""
+
+    key: str
+    nodes: list[FieldNode]
+    field: GraphQLField
+    arguments: dict[str, Any]
+    collector: _Collector
+
+
+def _root(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    data: Mapping[str, Any],
+    operation_type: OperationType,
+    name: str,
+) -> _Root | None:
+    """The single root field `name` of the operation `data` names, if that operation is of `operation_type`; None
+    for any other request (graphql-core answers those, their errors included). May raise _StepAside, or
+    graphql-core's error for a bad argument: the caller steps aside on either."""
+    from graphql import get_operation_ast
     from graphql.execution.values import get_argument_values, get_variable_values
 
+    root_type = schema.get_root_type(operation_type)
     operation = get_operation_ast(document, data.get("operationName"))
-    if operation is None or operation.operation != OperationType.QUERY or schema.query_type is None:
+    if operation is None or operation.operation != operation_type or root_type is None:
         return None
     variables = get_variable_values(schema, operation.variable_definitions or (), data.get("variables") or {})
     if isinstance(variables, list):
         return None  # variable errors: reported by the executor
     collector = _Collector(document, variables)
-    try:
-        root = collector.collect(schema.query_type, [operation.selection_set])
-        if len(root) != 1:
-            return None
-        ((key, nodes),) = root.items()
-        field = schema.query_type.fields.get(nodes[0].name.value)
-        if nodes[0].name.value != ROOT_FIELD or field is None or field.resolve is None:
-            return None
-        info = _Context(context)
-        page = field.resolve(None, info, **get_argument_values(field, nodes[0], variables))
-        complete = _Completer(schema, collector, info, context["engine"])
-        return {"data": {key: complete.value(field.type, page, nodes)}}
-    except _StepAside:
+    selected = collector.collect(root_type, [operation.selection_set])
+    if len(selected) != 1:
         return None
-    except Exception:  # a resolver's error (e.g. a bad filter) is the executor's to report, in its words
+    ((key, nodes),) = selected.items()
+    field = root_type.fields.get(nodes[0].name.value)
+    if nodes[0].name.value != name or field is None:
         return None
+    return _Root(key, nodes, field, get_argument_values(field, nodes[0], variables), collector)
 
 
 class _Collector:
