@@ -87,12 +87,6 @@ class ClusterDetails:
     scheduler_enabled: bool = True
 
 
-def node_name(capacity: Capacity, node_index: int) -> str:
-    if capacity.node_names:
-        return capacity.node_names[node_index]
-    return f"{capacity.cluster_name}-node-{node_index}"
-
-
 def gpu_instance_name(capacity: Capacity) -> str:
     # The GPU type may be "none" (simulated GPUs on a machine without any): name the instance after GPUs then.
     kind = "gpu" if capacity.gpu_type.lower() in ("", "none", "cpu") else capacity.gpu_type
@@ -128,7 +122,7 @@ def describe_cluster(
     cluster_id = uuid.uuid5(uuid.NAMESPACE_URL, f"mcli-local:{capacity.cluster_name}").hex
     gpus_by_node = capacity.gpus_by_node()
     nodes = [
-        ClusterNode(node_name(capacity, i), True, True, {"start_date": up_since, "end_date": None})
+        ClusterNode(capacity.node_name(i), True, True, {"start_date": up_since, "end_date": None})
         for i in range(len(gpus_by_node))
     ]
     cpu = ClusterInstance(CPU_INSTANCE, "None", 0, [0], len(nodes), nodes)

@@ -23,6 +23,13 @@ class Capacity:
     def gpus_by_node(self) -> tuple[int, ...]:
         return self.node_gpus or (self.gpus_per_node,) * self.nodes
 
+    def node_name(self, node_index: int) -> str:
+        """The node's own name if the cluster names its nodes, else `<cluster>-node-<index>` (as clusters list
+        them and run details show them)."""
+        if self.node_names:
+            return self.node_names[node_index]
+        return f"{self.cluster_name}-node-{node_index}"
+
     def can_ever_fit(self, nodes: int, gpus_per_rank: int) -> bool:
         """Whether some set of `nodes` distinct nodes could hold the ranks once the cluster is idle. A run never
         gets more node ranks than the cluster has nodes, CPU-only runs included."""

@@ -69,7 +69,7 @@ class LocalProcessExecutor(Executor):
             return None
         return Placement(
             key=key,
-            node_names=[f"{self._capacity.cluster_name}-node-{slot.node_index}" for slot in slots],
+            node_names=[self._capacity.node_name(slot.node_index) for slot in slots],
             rank_env=[{"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in slot.gpu_ids)} for slot in slots],
             master_addr="127.0.0.1",
             master_port=_free_port(),
