@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from mcli.local import LocalServer
 
-from .helpers import Api
+from .helpers import Api, ServerProcess
 
 KEY = "test-key-alice"
 
@@ -27,3 +29,11 @@ def server(make_server: Callable[..., LocalServer]) -> LocalServer:
 @pytest.fixture
 def api(server: LocalServer) -> Api:
     return Api(server.endpoint, KEY)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    sp = ServerProcess(tmp_path / "data")
+    yield sp
+    if sp.proc is not None and sp.proc.poll() is None:
+        sp.stop(signal.SIGKILL)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -200,3 +204,60 @@ class WsClient:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+
+
+RESTART_KEY = "restart-key-0123456789"  # the key of the servers ServerProcess starts
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.endpoint = f"http://127.0.0.1:{self.port}/graphql"
+
+    def start(self) -> list[str]:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mcli.local",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--api-key",
+                RESTART_KEY,
+                "--stop-grace-seconds",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.strip())
+            if line.startswith("Press Ctrl-C"):
+                return lines
+        raise AssertionError(f"server did not start: {lines}")
+
+    def stop(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code

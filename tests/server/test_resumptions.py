@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import KEY
-from .helpers import RUN_FIELDS, UPDATE, Api, GqlError, WsClient, post
-from .test_restart import KEY as RESTART_KEY
-from .test_restart import ServerProcess
+from .helpers import RESTART_KEY, RUN_FIELDS, UPDATE, Api, GqlError, ServerProcess, WsClient, post
 
 # Counts its executions in the run's work dir (kept across resumptions); fails until the third.
 FAILS_TWICE = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ "$n" -ge 3 ]'
@@ -158,14 +154,6 @@ async def test_restart_resets_the_retries(api: Api) -> None:
     await asyncio.sleep(0.2)
     run = await api.wait("retry-reset", timeout=60)
     assert run["status"] == "FAILED" and len(run["resumptions"]) == 4  # 2, then a restart with its own retry
-
-
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    sp = ServerProcess(tmp_path / "data")
-    yield sp
-    if sp.proc is not None and sp.proc.poll() is None:
-        sp.stop(signal.SIGKILL)
 
 
 async def test_server_sigkill_and_restart_is_a_system_failure(server_process: ServerProcess) -> None:
