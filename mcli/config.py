@@ -146,10 +146,17 @@ class MCLIConfig:
 def resolve_api_key(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> str | None:
     """`$MOSAICML_API_KEY` if set and non-empty, else the config file's key for the current mode, else None.
     `load` reads the config file (a caller resolving more than one setting reads it once)."""
+    return api_key_source(load)[0]
+
+
+def api_key_source(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> tuple[str | None, str]:
+    """The API key (None if there is none) and where it came from: the variable's name, the config file's path,
+    or "" when there is no key."""
     from_env = os.environ.get(API_KEY_ENV, "").strip()
     if from_env:
-        return from_env
-    return load().api_key_for(current_mode())
+        return from_env, f"${API_KEY_ENV}"
+    saved = load().api_key_for(current_mode())
+    return saved, str(config_path()) if saved else ""
 
 
 def resolve_endpoint(load: Callable[[], MCLIConfig] = MCLIConfig.load) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import sys
 
 import mcli
@@ -238,20 +237,10 @@ def _masked(key: str) -> str:
 
 def config_show(args: argparse.Namespace) -> int:
     """Where mcli will connect and with which key, and where each came from."""
-    from mcli.config import (
-        API_KEY_ENV,
-        LOCAL_ENDPOINT,
-        MCLIConfig,
-        config_path,
-        current_mode,
-        endpoint_source,
-    )
+    from mcli.config import LOCAL_ENDPOINT, api_key_source, config_path, current_mode, endpoint_source
 
     endpoint, endpoint_from = endpoint_source()
-    saved = MCLIConfig.load()
-    from_env = os.environ.get(API_KEY_ENV, "").strip()
-    key = from_env or saved.api_key_for(current_mode())
-    key_from = f"${API_KEY_ENV}" if from_env else (str(config_path()) if key else "")
+    key, key_from = api_key_source()
     if endpoint == LOCAL_ENDPOINT:
         shown_key = "the local daemon's own (see `mcli local status`)"
     else:
